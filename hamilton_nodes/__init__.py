@@ -1,0 +1,1 @@
+"""Hamilton dataflow modules, one per stage: source → download → extract → read → standardise → write."""

@@ -1,0 +1,55 @@
+"""DuckDB extensions installed from their PyPI wheels (no network), and connections that load them."""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import os
+from functools import cache
+
+import duckdb
+
+_WHEELS = {"spatial": "duckdb_extension_spatial", "httpfs": "duckdb_extension_httpfs"}
+
+
+def _wheel_binary(name: str) -> str:
+    module = importlib.import_module(_WHEELS[name])
+    pattern = os.path.join(os.path.dirname(module.__file__), "extensions", "*", f"{name}.duckdb_extension")
+    found = glob.glob(pattern)
+    if not found:
+        raise RuntimeError(f"the {name} extension binary is missing from the {_WHEELS[name]} wheel ({pattern})")
+    return found[0]
+
+
+@cache
+def install_extensions(names: tuple[str, ...] = ("spatial", "httpfs")) -> None:
+    """Install the extensions from their wheels into DuckDB's extension directory (idempotent)."""
+    con = duckdb.connect()
+    try:
+        for name in names:
+            try:
+                con.execute(f"LOAD {name}")
+            except duckdb.Error:
+                con.execute(f"FORCE INSTALL '{_wheel_binary(name)}'")
+                con.execute(f"LOAD {name}")
+    finally:
+        con.close()
+
+
+def connect(path: str = ":memory:", *, extensions: tuple[str, ...] = ("spatial",), read_only: bool = False):
+    """A DuckDB connection with the given extensions installed from wheels and loaded."""
+    install_extensions(tuple(extensions))
+    con = duckdb.connect(path, read_only=read_only)
+    for name in extensions:
+        con.execute(f"LOAD {name}")
+    return con
+
+
+def main() -> None:
+    """Console entry: install every wheel-shipped extension (used by the set-up)."""
+    install_extensions(tuple(_WHEELS))
+    print("DuckDB extensions installed from wheels:", ", ".join(_WHEELS))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Settings from the environment (``PVDOI_*``), validated by pydantic-settings."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pvdoi import DEFAULT_MANIFEST
+
+
+class Settings(BaseSettings):
+    """Where repositories live, where outputs go and how hard to try."""
+
+    model_config = SettingsConfigDict(env_prefix="PVDOI_", extra="ignore")
+
+    zenodo_url: str = "https://zenodo.org"
+    figshare_api_url: str = "https://api.figshare.com"
+    github_api_url: str = "https://api.github.com"
+    github_raw_url: str = "https://raw.githubusercontent.com"
+    github_token: str | None = Field(default=None, repr=False)
+    zenodo_token: str | None = Field(default=None, repr=False)
+    figshare_token: str | None = Field(default=None, repr=False)
+
+    manifest_path: str = str(DEFAULT_MANIFEST)
+    data_dir: str = "data"
+    cache_path: str = ".hamilton_cache"
+    database_path: str | None = None
+
+    max_mb: float = 2048.0
+    max_extract_ratio: float = 200.0
+    max_extract_mb: float = 8192.0
+    http_retries: int = 5
+    http_backoff_factor: float = 0.5
+    http_backoff_max: float = 30.0
+    http_timeout_s: float = 60.0
+    max_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+
+    @property
+    def repository_urls(self) -> dict[str, str]:
+        """Base URLs of the repository APIs, trailing slashes removed."""
+        return {
+            "zenodo": self.zenodo_url.rstrip("/"),
+            "figshare": self.figshare_api_url.rstrip("/"),
+            "github_api": self.github_api_url.rstrip("/"),
+            "github_raw": self.github_raw_url.rstrip("/"),
+        }
+
+    @property
+    def warehouse_path(self) -> str:
+        """The DuckDB file (``PVDOI_DATABASE_PATH`` or ``{data_dir}/eo_pv_data.duckdb``)."""
+        return self.database_path or os.path.join(self.data_dir, "eo_pv_data.duckdb")
+
+
+def get_settings() -> Settings:
+    """Fresh settings read from the current environment."""
+    return Settings()

@@ -1,0 +1,122 @@
+"""The content-addressed download store: stream, verify, atomically rename; never fetch twice."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+
+from pvdoi.errors import ChecksumError, DownloadError, FileTooLargeError
+from pvdoi.http import Http
+from pvdoi.records import LocalFile, RemoteFile
+
+log = logging.getLogger("pvdoi.store")
+MB = 1024 * 1024
+
+
+class _Hasher:
+    """Incremental hash for a published checksum ``algo:hex`` (md5, sha256, git blob sha1)."""
+
+    def __init__(self, checksum: str | None, declared_size: int | None):
+        self.algo = checksum.split(":", 1)[0] if checksum else "sha256"
+        if self.algo == "gitsha1":
+            self._h = hashlib.sha1(b"blob %d\0" % (declared_size or 0))
+        elif self.algo in ("md5", "sha256", "sha1"):
+            self._h = hashlib.new(self.algo)
+        else:
+            raise DownloadError(f"unsupported checksum algorithm in {checksum!r}")
+
+    def update(self, chunk: bytes) -> None:
+        self._h.update(chunk)
+
+    def value(self) -> str:
+        return f"{self.algo}:{self._h.hexdigest()}"
+
+
+def store_path(store_dir: str, checksum: str, name: str) -> Path:
+    """Where a file with this checksum lives in the store."""
+    algo, digest = checksum.split(":", 1)
+    return Path(store_dir) / algo / digest[:2] / digest / name
+
+
+def fetch(remote: RemoteFile, *, store_dir: str, http: Http, max_mb: float, dataset_id: str,
+          force: bool = False) -> LocalFile:
+    """The verified local copy of ``remote``, downloaded only when the store lacks it."""
+    limit = int(max_mb * MB)
+    if remote.size is not None and remote.size > limit:
+        raise FileTooLargeError(
+            f"published size {remote.size / MB:.1f} MB ({remote.size} bytes) exceeds max_mb={max_mb:g} "
+            f"({limit} bytes); raise --max-mb to take it", dataset_id=dataset_id, file=remote.name)
+    if remote.checksum and not force:
+        cached = store_path(store_dir, remote.checksum, remote.name)
+        if cached.is_file() and (remote.size is None or cached.stat().st_size == remote.size):
+            return LocalFile(remote.name, str(cached), cached.stat().st_size, remote.checksum, 0)
+    return _download(remote, store_dir=store_dir, http=http, limit=limit, max_mb=max_mb, dataset_id=dataset_id)
+
+
+def _download(remote: RemoteFile, *, store_dir: str, http: Http, limit: int, max_mb: float,
+              dataset_id: str) -> LocalFile:
+    tmp_dir = Path(store_dir) / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=tmp_dir)
+    try:
+        with os.fdopen(fd, "wb") as out, _progress(remote) as bar:
+            state = {"size": 0, "hasher": _Hasher(remote.checksum, remote.size)}
+
+            def restart(_reason: str) -> None:
+                out.seek(0)
+                out.truncate()
+                state.update(size=0, hasher=_Hasher(remote.checksum, remote.size))
+                if bar:
+                    bar[0].reset(bar[1])
+
+            with http.stream(remote.url, dataset_id=dataset_id, file=remote.name, on_retry=restart) as chunks:
+                for chunk in chunks():
+                    state["size"] += len(chunk)
+                    if state["size"] > limit:
+                        raise FileTooLargeError(
+                            f"streamed more than max_mb={max_mb:g} ({limit} bytes) and still going; published size "
+                            f"{'unknown' if remote.size is None else f'{remote.size} bytes'}",
+                            dataset_id=dataset_id, file=remote.name)
+                    state["hasher"].update(chunk)
+                    out.write(chunk)
+                    if bar:
+                        bar[0].update(bar[1], advance=len(chunk))
+            out.flush()
+            os.fsync(out.fileno())
+        size, actual = state["size"], state["hasher"].value()
+        if remote.checksum and actual != remote.checksum:
+            raise ChecksumError(
+                f"checksum mismatch for {remote.url}: expected {remote.checksum}, got {actual} "
+                f"({size} bytes, published size {remote.size}); the file was discarded",
+                dataset_id=dataset_id, file=remote.name)
+        checksum = remote.checksum or actual
+        final = store_path(store_dir, checksum, remote.name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp_name, final)
+        log.info("downloaded %s (%d bytes, %s verified)", remote.name, size, checksum)
+        return LocalFile(remote.name, str(final), size, checksum, size)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def _progress(remote: RemoteFile):
+    """A rich progress bar on a terminal, nothing otherwise."""
+    if not sys.stderr.isatty():
+        return nullcontext(None)
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    @contextmanager
+    def bar():
+        with Progress("[bold]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      transient=True) as progress:
+            yield progress, progress.add_task(remote.name, total=remote.size)
+
+    return bar()
