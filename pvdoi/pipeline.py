@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -30,7 +31,7 @@ def build_driver(*, cache_path: str | None, recompute: list[str] | None = None) 
         metadata_store, result_store = stores(cache_path)
         builder = builder.with_cache(
             path=cache_path, metadata_store=metadata_store, result_store=result_store,
-            recompute=recompute or None, ignore=["settings"],
+            recompute=recompute or None, ignore=["settings"], log_to_file=True,
         )
     return builder.build()
 
@@ -116,4 +117,27 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
             return {"dataset_id": dataset_id, "status": "failed", "error": str(exc), "error_type": type(exc).__name__}
 
     with ThreadPoolExecutor(max_workers=max_workers or settings.max_workers) as pool:
-        return dict(zip(ids, pool.map(one, ids)))
+        results = dict(zip(ids, pool.map(one, ids)))
+    if enable_caching:
+        record_last_run(cache_path or settings.cache_path, results)
+    return results
+
+
+LAST_RUN_FILE = "pvdoi_last_run.json"
+
+
+def record_last_run(cache_path: str, results: dict[str, dict]) -> None:
+    """Remember each dataset's last cache run (ids, hits, misses) for ``pvdoi cache``."""
+    os.makedirs(cache_path, exist_ok=True)
+    path = os.path.join(cache_path, LAST_RUN_FILE)
+    previous = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            previous = json.load(fh)
+    for dataset_id, result in results.items():
+        previous[dataset_id] = {"status": result.get("status"), "cache": result.get("cache"),
+                                "error": result.get("error"), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(previous, fh, indent=1)
+    os.replace(tmp, path)

@@ -1,0 +1,93 @@
+"""The flow: every dataset in parallel (one task each), then the warehouse load and ``dbt build``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from prefect import flow, unmapped
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+from prefect.logging import get_run_logger
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
+
+from flows.artifacts import publish_run_table, publish_status
+from flows.tasks import dbt_build, ingest_dataset, load_warehouse
+from pvdoi.manifest import load_manifest
+from pvdoi.settings import get_settings
+
+_SETTINGS = get_settings()
+DATASET_IDS = tuple(load_manifest(_SETTINGS.manifest_path).ids)
+DatasetId = Literal[DATASET_IDS]  # the UI form offers the manifest's datasets as a multi-select
+
+
+@flow(
+    name="pv-doi-ingest",
+    description="Ingest DOI-published solar PV datasets into GeoParquet, load the DuckDB warehouse, run dbt build.",
+    task_runner=ThreadPoolTaskRunner(max_workers=_SETTINGS.max_workers),
+    validate_parameters=True,
+    log_prints=True,
+)
+def pv_doi_ingest(
+    datasets: list[DatasetId] | None = None,
+    max_mb: Annotated[float, Field(gt=0, le=100_000)] = _SETTINGS.max_mb,
+    force_download: bool = False,
+    use_cache: bool = True,
+    cache_path: str | None = None,
+    database_path: str | None = None,
+    run_dbt: bool = True,
+    data_dir: str | None = None,
+):
+    """Every selected dataset through its Hamilton dataflow, then one warehouse load and ``dbt build``.
+
+    Ends Failed, naming the failed datasets and their errors, when any dataset failed; the others are
+    still loaded and built.
+    """
+    logger = get_run_logger()
+    settings = get_settings()
+    manifest = load_manifest(settings.manifest_path)
+    ids = manifest.select(list(datasets) if datasets else None)
+    data_dir = os.path.abspath(data_dir or settings.data_dir)
+    cache_path = os.path.abspath(cache_path or settings.cache_path)
+    database_path = os.path.abspath(database_path or settings.database_path or
+                                    os.path.join(data_dir, "eo_pv_data.duckdb"))
+
+    progress_id = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
+                                           description="Datasets finished in this run")
+    futures = ingest_dataset.map(
+        ids, manifest_path=unmapped(settings.manifest_path), data_dir=unmapped(data_dir),
+        cache_path=unmapped(cache_path), use_cache=unmapped(use_cache), force_download=unmapped(force_download),
+        max_mb=unmapped(max_mb),
+    )
+    by_future = dict(zip(futures, ids))
+    results: dict[str, dict] = {}
+    for done, future in enumerate(as_completed(futures), start=1):
+        dataset_id = by_future[future]
+        value = future.result(raise_on_failure=False)
+        if isinstance(value, dict):
+            results[dataset_id] = {"status": "completed", **value}
+        else:
+            exc = value
+            results[dataset_id] = {"dataset_id": dataset_id, "status": "failed", "error": str(exc),
+                                   "error_type": type(exc).__name__}
+            logger.error("%s failed: %s", dataset_id, exc)
+        update_progress_artifact(progress_id, progress=100.0 * done / len(ids))
+    results = {d: results[d] for d in ids}
+
+    succeeded = [r for r in results.values() if r["status"] == "completed"]
+    failures = [f"{d} ({r['error_type']}: {r['error']})" for d, r in results.items() if r["status"] != "completed"]
+    if succeeded:
+        try:
+            load_warehouse(succeeded, database_path)
+            if run_dbt:
+                dbt_build(database_path, os.path.join(data_dir, "dbt_target"))
+        except Exception as exc:  # the per-dataset results are still published below
+            failures.append(f"warehouse/dbt ({type(exc).__name__}: {exc})")
+    message = f"{len(failures)} of {len(ids)} datasets failed: " + "; ".join(failures) if failures else None
+    publish_run_table(results, message)
+    publish_status(results, data_dir)
+    if failures:
+        return Failed(message=message, data=results)
+    return results

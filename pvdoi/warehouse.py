@@ -1,0 +1,135 @@
+"""The DuckDB spatial warehouse: per-dataset, all-or-nothing replacement of rows from GeoParquet.
+
+Only the final flow task opens the database. A file lock beside it serialises runs on one machine
+(the second waits up to ``lock_timeout_s`` and then fails with a message naming the holder);
+DuckDB's own single-writer lock stops writers from other machines sharing the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from filelock import FileLock, Timeout
+
+from pvdoi.duckdb_ext import connect
+from pvdoi.errors import WarehouseError
+
+log = logging.getLogger("pvdoi.warehouse")
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS raw_data;
+CREATE TABLE IF NOT EXISTS raw_data.doi_pv_features (
+    feature_uid VARCHAR NOT NULL,
+    dataset_id VARCHAR NOT NULL,
+    doi VARCHAR,
+    source_file VARCHAR,
+    source_file_checksum VARCHAR,
+    source_feature_index BIGINT,
+    unified_id VARCHAR,
+    geometry GEOMETRY NOT NULL,
+    geometry_type VARCHAR,
+    area_m2 DOUBLE,
+    centroid_lon DOUBLE,
+    centroid_lat DOUBLE,
+    source_area_m2 DOUBLE,
+    capacity_mw DOUBLE,
+    install_date VARCHAR,
+    source_attributes JSON,
+    ingested_at TIMESTAMP,
+    loaded_at TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS doi_pv_features_geometry_rtree ON raw_data.doi_pv_features USING RTREE (geometry);
+CREATE TABLE IF NOT EXISTS raw_data.datasets (
+    dataset_id VARCHAR PRIMARY KEY,
+    doi VARCHAR,
+    title VARCHAR,
+    license VARCHAR,
+    repository VARCHAR,
+    record_id VARCHAR,
+    record_version VARCHAR,
+    files JSON,
+    features_read BIGINT,
+    features_written BIGINT,
+    expected_count BIGINT,
+    counts JSON,
+    geoparquet_path VARCHAR,
+    geoparquet_sha256 VARCHAR,
+    last_loaded_at TIMESTAMP
+);
+"""
+
+_COLUMNS = ("feature_uid, dataset_id, doi, source_file, source_file_checksum, source_feature_index, unified_id, "
+            "geometry, geometry_type, area_m2, centroid_lon, centroid_lat, source_area_m2, capacity_mw, "
+            "install_date, source_attributes, ingested_at")
+
+
+@contextmanager
+def warehouse_lock(path: str, *, lock_timeout_s: float = 600.0):
+    """Hold the warehouse's writer lock; a second run waits, then fails with a clear message."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    lock = FileLock(os.path.abspath(path) + ".lock")
+    try:
+        lock.acquire(timeout=lock_timeout_s)
+    except Timeout:
+        raise WarehouseError(f"database {path!r} is in use by another run (lock {path}.lock held for more than "
+                             f"{lock_timeout_s:.0f} s); try again when it finishes") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextmanager
+def warehouse(path: str, *, lock_timeout_s: float = 600.0):
+    """An exclusive connection to the warehouse (spatial loaded, schema created) for one writer at a time."""
+    with warehouse_lock(path, lock_timeout_s=lock_timeout_s):
+        try:
+            con = connect(path)
+        except Exception as exc:  # DuckDB's own lock: another process holds the file
+            raise WarehouseError(f"cannot open database {path!r}: {exc}") from None
+        try:
+            con.execute(DDL)
+            yield con
+        finally:
+            con.close()
+
+
+def load_dataset(con, report: dict) -> dict:
+    """Replace one dataset's rows and catalog entry in a single transaction; skip when the file is unchanged."""
+    dataset_id, parquet = report["dataset_id"], report["geoparquet"]
+    previous = con.execute("SELECT geoparquet_sha256 FROM raw_data.datasets WHERE dataset_id = ?",
+                           [dataset_id]).fetchone()
+    if previous and previous[0] == parquet["sha256"]:
+        rows = con.execute("SELECT count(*) FROM raw_data.doi_pv_features WHERE dataset_id = ?",
+                           [dataset_id]).fetchone()[0]
+        if rows == parquet["rows"]:
+            return {"dataset_id": dataset_id, "rows": rows, "loaded": False}
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    counts = report["counts"]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM raw_data.doi_pv_features WHERE dataset_id = ?", [dataset_id])
+        con.execute(f"INSERT INTO raw_data.doi_pv_features ({_COLUMNS}, loaded_at) "
+                    f"SELECT {_COLUMNS}, ?::TIMESTAMP FROM read_parquet(?) WHERE dataset_id = ?",
+                    [now, parquet["path"], dataset_id])
+        rows = con.execute("SELECT count(*) FROM raw_data.doi_pv_features WHERE dataset_id = ?",
+                           [dataset_id]).fetchone()[0]
+        if rows != parquet["rows"]:
+            raise WarehouseError(f"loaded {rows} rows from {parquet['path']} but the file holds {parquet['rows']}",
+                                 dataset_id=dataset_id)
+        con.execute("DELETE FROM raw_data.datasets WHERE dataset_id = ?", [dataset_id])
+        con.execute(
+            "INSERT INTO raw_data.datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [dataset_id, report["doi"], report["title"], report["license"], report["repository"], report["record_id"],
+             report["record_version"], json.dumps(report["files"]), counts["read"], counts["written"],
+             report.get("expected_count"), json.dumps(counts), parquet["path"], parquet["sha256"], now])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    log.info("loaded %d rows of %s", rows, dataset_id)
+    return {"dataset_id": dataset_id, "rows": rows, "loaded": True}
