@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import re
 import warnings
 from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 import pyogrio
+import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from pvdoi.errors import ReadError
@@ -19,11 +19,6 @@ from pvdoi.records import SourceFile
 
 log = logging.getLogger("pvdoi.read")
 
-_LONE_SURROGATE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
-_TEXT_FORMATS = (".geojson", ".json")
 
 
 @dataclass
@@ -35,28 +30,24 @@ class RawLayer:
     text_repairs: int = 0
 
 
-def raw_layers(source_files: list[SourceFile], dataset_spec: DatasetSpec, data_dir: str) -> list[RawLayer]:
+def raw_layers(source_files: list[SourceFile], dataset_spec: DatasetSpec) -> list[RawLayer]:
     """Every selected source file read as it is, with its own columns (files are not merged here)."""
-    return [_read_one(src, dataset_spec, data_dir) for src in source_files]
+    return [_read_one(src, dataset_spec) for src in source_files]
 
 
-def _read_one(src: SourceFile, spec: DatasetSpec, data_dir: str) -> RawLayer:
+def _read_one(src: SourceFile, spec: DatasetSpec) -> RawLayer:
     try:
-        return RawLayer(src, _read(src.path, spec))
+        frame, repairs = _read(src.path, spec)
     except Exception as exc:  # every reader failure becomes a ReadError naming the file
-        if not (_is_text_error(exc) and src.path.lower().endswith(_TEXT_FORMATS)):
-            raise _read_error(src, spec, exc) from None
-    fixed, repairs = _repaired_copy(src, data_dir, spec.id)
-    log.warning("%s: %d invalid UTF-8 sequences or lone surrogates replaced by U+FFFD", src.name, repairs)
-    try:
-        return RawLayer(src, _read(fixed, spec), repairs)
-    except Exception as exc:
         raise _read_error(src, spec, exc) from None
+    if repairs:
+        log.warning("%s: %d text values were not valid UTF-8; invalid bytes replaced by U+FFFD", src.name, repairs)
+    return RawLayer(src, frame, repairs)
 
 
-def _read(path: str, spec: DatasetSpec) -> gpd.GeoDataFrame:
+def _read(path: str, spec: DatasetSpec) -> tuple[gpd.GeoDataFrame, int]:
     opts = spec.read
-    kwargs: dict = {"use_arrow": True}
+    kwargs: dict = {}
     if opts.layer is not None:
         kwargs["layer"] = opts.layer
     if opts.encoding:
@@ -66,32 +57,50 @@ def _read(path: str, spec: DatasetSpec) -> gpd.GeoDataFrame:
     elif path.lower().endswith(".json") and opts.csv_lon and opts.csv_lat:
         frame = pd.read_json(path)
         geometry = gpd.points_from_xy(frame[opts.csv_lon], frame[opts.csv_lat])
-        return gpd.GeoDataFrame(frame, geometry=geometry, crs=spec.expected_crs)
+        return gpd.GeoDataFrame(frame, geometry=geometry, crs=spec.expected_crs), 0
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Several features with id")
-        return pyogrio.read_dataframe(path, **kwargs)
+        meta, table = pyogrio.read_arrow(path, **kwargs)
+    table, repairs = _valid_utf8(table)
+    geometry_column = meta.get("geometry_name") or "wkb_geometry"
+    wkb = table.column(geometry_column).to_numpy(zero_copy_only=False)
+    frame = table.drop_columns([geometry_column]).to_pandas()
+    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=meta.get("crs")), repairs
 
 
-def _is_text_error(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}"
-    return isinstance(exc, UnicodeDecodeError) or "Wrapping" in text or "utf-8" in text.lower() or "UTF8" in text
+def _valid_utf8(table: pa.Table) -> tuple[pa.Table, int]:
+    """The table with every string value valid UTF-8 (GDAL passes raw bytes through; Arrow trusts them).
+
+    Invalid sequences (ISO-8859-1 bytes, CESU-8 lone surrogates) become U+FFFD; the count is returned.
+    """
+    repairs = 0
+    for i, field in enumerate(table.schema):
+        if not (pa.types.is_string(field.type) or pa.types.is_large_string(field.type)):
+            continue
+        column = table.column(i)
+        if all(_is_valid(chunk) for chunk in column.chunks):
+            continue
+        fixed = []
+        binary = pa.large_binary() if pa.types.is_large_string(field.type) else pa.binary()
+        for value in column.cast(binary).to_pylist():
+            if value is None:
+                fixed.append(None)
+                continue
+            try:
+                fixed.append(value.decode("utf-8"))
+            except UnicodeDecodeError:
+                fixed.append(value.decode("utf-8", errors="replace"))
+                repairs += 1
+        table = table.set_column(i, field, pa.array(fixed, type=field.type))
+    return table, repairs
 
 
-def _repaired_copy(src: SourceFile, data_dir: str, dataset_id: str) -> tuple[str, int]:
-    """A UTF-8-clean copy of a text vector file (invalid bytes and lone surrogates become U+FFFD)."""
-    with open(src.path, "rb") as fh:
-        raw = fh.read()
-    text = raw.decode("utf-8", errors="replace")
-    repairs = text.count("\ufffd") - raw.count("\ufffd".encode())
-    text, n = _LONE_SURROGATE.subn(r"\\ufffd", text)
-    repaired_dir = os.path.join(data_dir, "work", dataset_id, "utf8-repaired", src.origin_checksum.split(":")[-1][:16])
-    os.makedirs(repaired_dir, exist_ok=True)
-    out = os.path.join(repaired_dir, os.path.basename(src.path))
-    tmp = out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, out)
-    return out, repairs + n
+def _is_valid(chunk: pa.Array) -> bool:
+    try:
+        chunk.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _read_error(src: SourceFile, spec: DatasetSpec, exc: BaseException) -> ReadError:

@@ -13,6 +13,14 @@ from rich.table import Table
 
 from pvdoi.errors import PVDOIError
 
+for _key, _value in {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "hamilton,pvdoi",
+    "DBT_USE_COLORS": "false",
+}.items():
+    os.environ.setdefault(_key, _value)
+
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="DOI-published solar PV datasets into verified GeoParquet and a DuckDB warehouse.")
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the Hamilton cache.")
@@ -79,6 +87,79 @@ def ingest(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: Manifes
         print(json.dumps(results, indent=1, default=str))
     else:
         print_summary(results)
+    if any(r.get("status") != "completed" for r in results.values()):
+        raise typer.Exit(1)
+
+
+DatabaseOpt = Annotated[str | None, typer.Option("--database", help="DuckDB file (default data/eo_pv_data.duckdb)")]
+NoDbtOpt = Annotated[bool, typer.Option("--no-dbt", help="load the warehouse but skip dbt build")]
+
+
+def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool, force_download: bool,
+             cache_path: str | None, database: str | None, no_dbt: bool, data_dir: str | None) -> dict[str, dict]:
+    """Run the Prefect flow in this process (temporary local API) and return its per-dataset results."""
+    from flows.ingest_flow import pv_doi_ingest
+    from pvdoi.settings import get_settings
+
+    params = {"datasets": datasets or None, "force_download": force_download, "use_cache": not no_cache,
+              "cache_path": cache_path, "database_path": database, "run_dbt": not no_dbt, "data_dir": data_dir,
+              "max_mb": max_mb if max_mb is not None else get_settings().max_mb}
+    state = pv_doi_ingest(**params, return_state=True)
+    data = state.result(raise_on_failure=False) if state.is_completed() else state.data
+    if hasattr(data, "get") is False:  # a failed state carrying a persisted result or an exception
+        try:
+            data = state.result(raise_on_failure=False)
+        except Exception:  # noqa: BLE001 - the state message below says what happened
+            data = None
+    if not isinstance(data, dict):
+        console.print(f"[red]flow run ended {state.type.value}: {state.message}[/red]")
+        raise typer.Exit(1)
+    if state.is_failed():
+        console.print(f"[red]flow run failed: {state.message}[/red]")
+    return data
+
+
+@app.command()
+def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
+        no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
+        database: DatabaseOpt = None, no_dbt: NoDbtOpt = False, data_dir: DataOpt = None) -> None:
+    """The main job: the Prefect flow on a temporary local API: ingest, load the warehouse, dbt build."""
+    _apply_env(manifest, data_dir, cache_path)
+    try:
+        results = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache,
+                           force_download=force_download, cache_path=cache_path, database=database, no_dbt=no_dbt,
+                           data_dir=data_dir)
+    except PVDOIError as exc:
+        _fail(exc)
+    print_summary(results)
+    if any(r.get("status") != "completed" for r in results.values()):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(data_dir: Annotated[str, typer.Option("--data-dir")] = "data/demo", no_dbt: NoDbtOpt = False) -> None:
+    """The whole product offline: a bundled local repository serves look-alikes of the six datasets."""
+    from pvdoi.testing.reposerver import RepoServer
+
+    data_dir = os.path.abspath(data_dir)
+    os.makedirs(data_dir, exist_ok=True)
+    with RepoServer(os.path.join(data_dir, "repository")) as server:
+        os.environ.update(server.env())
+        console.print(f"local repository server at {server.base_url} (Zenodo, figshare and GitHub APIs)")
+        results = run_flow(None, max_mb=None, no_cache=False, force_download=False,
+                           cache_path=os.path.join(data_dir, "hamilton_cache"), database=None, no_dbt=no_dbt,
+                           data_dir=data_dir)
+    print_summary(results)
+    database = os.path.join(data_dir, "eo_pv_data.duckdb")
+    console.print(f"""
+[bold]Where to look next[/bold]
+  GeoParquet:   {data_dir}/geoparquet/*.parquet
+  warehouse:    {database}  (raw_data.doi_pv_features, raw_data.datasets, dbt models in main_*)
+  query:        .venv/bin/python -c "from pvdoi.duckdb_ext import connect; \\
+                print(connect('{database}').sql('select dataset_id, count(*) from raw_data.doi_pv_features group by 1'))"
+  cache:        .venv/bin/pvdoi cache status --cache-path {data_dir}/hamilton_cache
+  dataflow:     .venv/bin/pvdoi visualize -o {data_dir}/dataflow.svg
+""")
     if any(r.get("status") != "completed" for r in results.values()):
         raise typer.Exit(1)
 

@@ -55,6 +55,10 @@ def fetch(remote: RemoteFile, *, store_dir: str, http: Http, max_mb: float, data
         cached = store_path(store_dir, remote.checksum, remote.name)
         if cached.is_file() and (remote.size is None or cached.stat().st_size == remote.size):
             return LocalFile(remote.name, str(cached), cached.stat().st_size, remote.checksum, 0)
+    try:
+        return _download(remote, store_dir=store_dir, http=http, limit=limit, max_mb=max_mb, dataset_id=dataset_id)
+    except ChecksumError as exc:  # a corrupted transfer is worth one fresh download; twice means the source is bad
+        log.warning("%s; downloading once more", exc)
     return _download(remote, store_dir=store_dir, http=http, limit=limit, max_mb=max_mb, dataset_id=dataset_id)
 
 

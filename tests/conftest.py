@@ -19,3 +19,45 @@ os.environ.setdefault("DBT_USE_COLORS", "false")
 def india_sample() -> Path:
     assert INDIA.exists(), f"the real India sample is missing: {INDIA}"
     return INDIA
+
+
+@pytest.fixture(scope="session")
+def lookalike_dir(tmp_path_factory) -> Path:
+    """Look-alike files of the six datasets, generated once per session."""
+    from pvdoi.testing.reposerver import RepoServer
+
+    path = tmp_path_factory.mktemp("repository")
+    RepoServer(path)  # generates the files
+    return path
+
+
+@pytest.fixture()
+def repo(lookalike_dir, monkeypatch):
+    """A fresh local repository server (own faults and published state) with the settings pointing at it."""
+    from pvdoi.testing.reposerver import RepoServer
+
+    with RepoServer(lookalike_dir) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("PVDOI_HTTP_BACKOFF_FACTOR", "0.01")
+        yield server
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch) -> Path:
+    """Outputs and cache of one test, isolated under tmp_path."""
+    monkeypatch.setenv("PVDOI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PVDOI_CACHE_PATH", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def write_manifest(path: Path, edit) -> str:
+    """A copy of the default manifest changed by ``edit(raw)``; returns its path."""
+    import json
+
+    from pvdoi import DEFAULT_MANIFEST
+
+    raw = json.loads(DEFAULT_MANIFEST.read_text())
+    edit(raw)
+    path.write_text(json.dumps(raw))
+    return str(path)
