@@ -13,6 +13,21 @@ INDIA = SHARED / "samples" / "ind_pv_solar_farms_2022" / "solar_farms_india_2021
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_USE_COLORS", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "hamilton,pvdoi")
+if "PREFECT_HOME" not in os.environ:  # keep test runs (results, database) out of the user's home
+    import tempfile
+
+    os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="pvdoi-prefect-home-")
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One temporary Prefect API for every flow test of the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
 
 
 @pytest.fixture(scope="session")
