@@ -6,6 +6,7 @@ import hashlib
 import os
 import shutil
 
+from filelock import FileLock
 from hamilton.function_modifiers import cache
 
 from pvdoi.archive import extract_archive, is_archive, link_or_copy
@@ -28,7 +29,9 @@ def source_files(downloaded_files: list[LocalFile], dataset_spec: DatasetSpec, d
     """
     key = hashlib.sha256("\n".join(sorted(f.checksum for f in downloaded_files)).encode()).hexdigest()[:20]
     work = os.path.join(data_dir, "work", dataset_spec.id, key)
-    members = _prepare(work, downloaded_files, dataset_spec, settings)
+    os.makedirs(os.path.dirname(work), exist_ok=True)
+    with FileLock(work + ".lock"):  # another process may be extracting the same files
+        members = _prepare(work, downloaded_files, dataset_spec, settings)
     wanted = dataset_spec.read.name_filter()
     chosen = [m for m in members if wanted.matches(m[0])]
     if not chosen:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import tempfile
 
+from filelock import FileLock
+
 from hamilton_nodes.standardise import StandardisedFeatures
+from pvdoi.errors import StorageError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
 
@@ -16,13 +20,26 @@ def geoparquet_file(standardised_features: StandardisedFeatures, dataset_spec: D
     out_dir = os.path.join(data_dir, "geoparquet")
     os.makedirs(out_dir, exist_ok=True)
     final = os.path.join(out_dir, f"{dataset_spec.id}.parquet")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dataset_spec.id}.", suffix=".parquet.tmp", dir=out_dir)
+    locks = os.path.join(data_dir, "locks")
+    os.makedirs(locks, exist_ok=True)
+    with FileLock(os.path.join(locks, f"geoparquet-{dataset_spec.id}.lock")):  # one writer per dataset
+        return _write(standardised_features, final, dataset_spec.id)
+
+
+def _write(standardised_features: StandardisedFeatures, final: str, dataset_id: str) -> dict:
+    out_dir = os.path.dirname(final)
+    for stale in glob.glob(os.path.join(out_dir, f".{dataset_id}.*.parquet.tmp")):
+        os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
     os.close(fd)
     try:
         standardised_features.frame.to_parquet(tmp, compression="zstd", index=False, write_covering_bbox=True,
                                                schema_version="1.1.0")
         digest = _sha256(tmp)
         os.replace(tmp, final)
+    except OSError as exc:
+        raise StorageError(f"cannot write {final}: {exc}; the previous file (if any) is unchanged",
+                           dataset_id=dataset_id, file=os.path.basename(final)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

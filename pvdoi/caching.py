@@ -32,13 +32,16 @@ class AtomicFileResultStore(FileResultStore):
 
     @staticmethod
     def _write_result(file_path: Path, stored_result: StoredResult) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=file_path.parent)
+        tmp = None
         try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=file_path.parent)
             with os.fdopen(fd, "wb") as out:
                 out.write(stored_result.save())
             os.replace(tmp, file_path)
+        except OSError as exc:  # a full disk costs the cache entry, not the run; a later run recomputes it
+            log.warning("could not store cache entry %s (%s); the node will recompute next time", file_path.name, exc)
         finally:
-            if os.path.exists(tmp):
+            if tmp and os.path.exists(tmp):
                 os.unlink(tmp)
 
     def get(self, data_version: str):

@@ -62,6 +62,10 @@ class SchemaError(PVDOIError):
     """The data contradicts what the manifest declares (CRS, columns, coordinates)."""
 
 
+class StorageError(PVDOIError):
+    """Writing an output failed (disk full, file size limit, permissions); earlier outputs are intact."""
+
+
 class WarehouseError(PVDOIError):
     """Loading the DuckDB warehouse failed or the database is busy."""
 

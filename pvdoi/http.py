@@ -11,8 +11,6 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
-
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import MaxRetryError
@@ -54,12 +52,14 @@ class Http:
             timeout=Timeout(connect=10.0, read=settings.http_timeout_s),
             headers={"User-Agent": "pvdoi/0.1 (+https://github.com/)"},
         )
-        self._tokens = _host_tokens(settings)
+        self._tokens = _scoped_tokens(settings)
 
     def headers_for(self, url: str) -> dict[str, str]:
-        """Authorization header for the URL's own host only (never leaked to another host)."""
-        token = self._tokens.get(urlsplit(url).netloc)
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        """Authorization header for URLs under the token's own repository base URL only (never elsewhere)."""
+        for base, token in self._tokens:
+            if url == base or url.startswith(base + "/"):
+                return {"Authorization": f"Bearer {token}"}
+        return {}
 
     def get_json(self, url: str, *, dataset_id: str | None = None) -> object:
         """GET a JSON document; 4xx is a :class:`RepositoryError`, exhausted retries transient."""
@@ -127,11 +127,12 @@ class Http:
         return resp
 
 
-def _host_tokens(settings: Settings) -> dict[str, str]:
+def _scoped_tokens(settings: Settings) -> list[tuple[str, str]]:
+    """(base URL, token) pairs; a URL gets a token only when it lies under that repository's base URL."""
     pairs = [
         (settings.github_api_url, settings.github_token),
         (settings.github_raw_url, settings.github_token),
         (settings.zenodo_url, settings.zenodo_token),
         (settings.figshare_api_url, settings.figshare_token),
     ]
-    return {urlsplit(url).netloc: token for url, token in pairs if token}
+    return [(url.rstrip("/"), token) for url, token in pairs if token]

@@ -23,9 +23,12 @@ FINAL_VARS = ["dataset_report", "downloaded_files"]
 OUTPUT_NODE = "geoparquet_file"
 
 
-def build_driver(*, cache_path: str | None, recompute: list[str] | None = None) -> driver.Driver:
+def build_driver(*, cache_path: str | None, recompute: list[str] | None = None,
+                 adapters: tuple = ()) -> driver.Driver:
     """A Hamilton driver over the ingestion modules, with the crash-safe cache when ``cache_path`` is set."""
     builder = driver.Builder().with_modules(*MODULES)
+    if adapters:
+        builder = builder.with_adapters(*adapters)
     if cache_path:
         register_fingerprints()
         metadata_store, result_store = stores(cache_path)

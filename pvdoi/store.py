@@ -10,7 +10,7 @@ import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
-from pvdoi.errors import ChecksumError, DownloadError, FileTooLargeError
+from pvdoi.errors import ChecksumError, DownloadError, FileTooLargeError, StorageError
 from pvdoi.http import Http
 from pvdoi.records import LocalFile, RemoteFile
 
@@ -68,45 +68,54 @@ def _download(remote: RemoteFile, *, store_dir: str, http: Http, limit: int, max
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=tmp_dir)
     try:
-        with os.fdopen(fd, "wb") as out, _progress(remote) as bar:
-            state = {"size": 0, "hasher": _Hasher(remote.checksum, remote.size)}
-
-            def restart(_reason: str) -> None:
-                out.seek(0)
-                out.truncate()
-                state.update(size=0, hasher=_Hasher(remote.checksum, remote.size))
-                if bar:
-                    bar[0].reset(bar[1])
-
-            with http.stream(remote.url, dataset_id=dataset_id, file=remote.name, on_retry=restart) as chunks:
-                for chunk in chunks():
-                    state["size"] += len(chunk)
-                    if state["size"] > limit:
-                        raise FileTooLargeError(
-                            f"streamed more than max_mb={max_mb:g} ({limit} bytes) and still going; published size "
-                            f"{'unknown' if remote.size is None else f'{remote.size} bytes'}",
-                            dataset_id=dataset_id, file=remote.name)
-                    state["hasher"].update(chunk)
-                    out.write(chunk)
-                    if bar:
-                        bar[0].update(bar[1], advance=len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-        size, actual = state["size"], state["hasher"].value()
-        if remote.checksum and actual != remote.checksum:
-            raise ChecksumError(
-                f"checksum mismatch for {remote.url}: expected {remote.checksum}, got {actual} "
-                f"({size} bytes, published size {remote.size}); the file was discarded",
-                dataset_id=dataset_id, file=remote.name)
-        checksum = remote.checksum or actual
-        final = store_path(store_dir, checksum, remote.name)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp_name, final)
-        log.info("downloaded %s (%d bytes, %s verified)", remote.name, size, checksum)
-        return LocalFile(remote.name, str(final), size, checksum, size)
+        return _stream_to_store(remote, tmp_name, fd, store_dir=store_dir, http=http, limit=limit, max_mb=max_mb,
+                                dataset_id=dataset_id)
+    except OSError as exc:  # the disk, not the network: network errors arrive as PVDOIError
+        raise StorageError(f"cannot store the download of {remote.url} in {store_dir}: {exc}",
+                           dataset_id=dataset_id, file=remote.name) from None
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+
+
+def _stream_to_store(remote: RemoteFile, tmp_name: str, fd: int, *, store_dir: str, http: Http, limit: int,
+                     max_mb: float, dataset_id: str) -> LocalFile:
+    with os.fdopen(fd, "wb") as out, _progress(remote) as bar:
+        state = {"size": 0, "hasher": _Hasher(remote.checksum, remote.size)}
+
+        def restart(_reason: str) -> None:
+            out.seek(0)
+            out.truncate()
+            state.update(size=0, hasher=_Hasher(remote.checksum, remote.size))
+            if bar:
+                bar[0].reset(bar[1])
+
+        with http.stream(remote.url, dataset_id=dataset_id, file=remote.name, on_retry=restart) as chunks:
+            for chunk in chunks():
+                state["size"] += len(chunk)
+                if state["size"] > limit:
+                    raise FileTooLargeError(
+                        f"streamed more than max_mb={max_mb:g} ({limit} bytes) and still going; published size "
+                        f"{'unknown' if remote.size is None else f'{remote.size} bytes'}",
+                        dataset_id=dataset_id, file=remote.name)
+                state["hasher"].update(chunk)
+                out.write(chunk)
+                if bar:
+                    bar[0].update(bar[1], advance=len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
+    size, actual = state["size"], state["hasher"].value()
+    if remote.checksum and actual != remote.checksum:
+        raise ChecksumError(
+            f"checksum mismatch for {remote.url}: expected {remote.checksum}, got {actual} "
+            f"({size} bytes, published size {remote.size}); the file was discarded",
+            dataset_id=dataset_id, file=remote.name)
+    checksum = remote.checksum or actual
+    final = store_path(store_dir, checksum, remote.name)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp_name, final)
+    log.info("downloaded %s (%d bytes, %s verified)", remote.name, size, checksum)
+    return LocalFile(remote.name, str(final), size, checksum, size)
 
 
 def _progress(remote: RemoteFile):

@@ -204,23 +204,25 @@ class RepoServer:
         self._by_id[entry.file_id], self._next_id = entry, self._next_id + 1
         return entry
 
+    def _names(self, dataset_id: str) -> list[str]:
+        if dataset_id not in self._files:
+            raise KeyError(f"unknown dataset {dataset_id!r}; known: {', '.join(self._files)}")
+        return [f.name for f in self._files[dataset_id]]
+
     def _index(self, dataset_id: str, name: str) -> int:
-        names = [f.name for f in self._files[dataset_id]] if dataset_id in self._files else None
-        if names is None:
-            raise KeyError(f"unknown dataset {dataset_id!r}; known: {sorted(self._files)}")
-        if name not in names:
+        if name not in (names := self._names(dataset_id)):
             raise KeyError(f"dataset {dataset_id!r} publishes no file {name!r}; it has {names}")
         return names.index(name)
 
     def replace_file(self, dataset_id: str, name: str, data: bytes) -> None:
-        """Publish new bytes for a file (new size, checksums and figshare file id)."""
+        """Publish new bytes for a file: new size, checksums and file id (the old id keeps the old bytes)."""
         with self._lock:
             self._files[dataset_id][self._index(dataset_id, name)] = self._new(name, data=data)
 
     def add_file(self, dataset_id: str, name: str, data: bytes) -> None:
         """Publish one more file in a dataset's record."""
         with self._lock:
-            if name in [f.name for f in self._files[dataset_id]]:
+            if name in self._names(dataset_id):
                 raise KeyError(f"dataset {dataset_id!r} already publishes {name!r}")
             self._files[dataset_id].append(self._new(name, data=data))
 
