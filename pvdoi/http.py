@@ -17,7 +17,7 @@ from urllib3.exceptions import MaxRetryError
 from urllib3.util import Retry, Timeout
 
 from pvdoi.errors import DownloadError, RepositoryError, TransientDownloadError
-from pvdoi.settings import Settings
+from pvdoi.settings import Settings, token
 
 log = logging.getLogger("pvdoi.http")
 
@@ -129,10 +129,11 @@ class Http:
 
 def _scoped_tokens(settings: Settings) -> list[tuple[str, str]]:
     """(base URL, token) pairs; a URL gets a token only when it lies under that repository's base URL."""
+    github, zenodo, figshare = (token(settings, r) for r in ("github", "zenodo", "figshare"))
     pairs = [
-        (settings.github_api_url, settings.github_token),
-        (settings.github_raw_url, settings.github_token),
-        (settings.zenodo_url, settings.zenodo_token),
-        (settings.figshare_api_url, settings.figshare_token),
+        (settings.github_api_url, github),
+        (settings.github_raw_url, github),
+        (settings.zenodo_url, zenodo),
+        (settings.figshare_api_url, figshare),
     ]
-    return [(url.rstrip("/"), token) for url, token in pairs if token]
+    return [(url.rstrip("/"), secret) for url, secret in pairs if secret]

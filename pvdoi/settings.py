@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pvdoi import DEFAULT_MANIFEST
@@ -19,9 +19,13 @@ class Settings(BaseSettings):
     figshare_api_url: str = "https://api.figshare.com"
     github_api_url: str = "https://api.github.com"
     github_raw_url: str = "https://raw.githubusercontent.com"
-    github_token: str | None = Field(default=None, repr=False)
-    zenodo_token: str | None = Field(default=None, repr=False)
-    figshare_token: str | None = Field(default=None, repr=False)
+    github_token: SecretStr | None = None
+    zenodo_token: SecretStr | None = None
+    figshare_token: SecretStr | None = None
+    # names of Prefect Secret blocks to read a token from when its variable above is not set
+    github_token_block: str | None = None
+    zenodo_token_block: str | None = None
+    figshare_token_block: str | None = None
 
     manifest_path: str = str(DEFAULT_MANIFEST)
     data_dir: str = "data"
@@ -51,6 +55,19 @@ class Settings(BaseSettings):
     def warehouse_path(self) -> str:
         """The DuckDB file (``PVDOI_DATABASE_PATH`` or ``{data_dir}/eo_pv_data.duckdb``)."""
         return self.database_path or os.path.join(self.data_dir, "eo_pv_data.duckdb")
+
+
+def token(settings: Settings, repository: str) -> str | None:
+    """The repository's token: from ``PVDOI_<REPO>_TOKEN``, else from the named Prefect Secret block."""
+    value: SecretStr | None = getattr(settings, f"{repository}_token")
+    if value is not None:
+        return value.get_secret_value()
+    block = getattr(settings, f"{repository}_token_block")
+    if block:
+        from prefect.blocks.system import Secret
+
+        return Secret.load(block).get()
+    return None
 
 
 def get_settings() -> Settings:

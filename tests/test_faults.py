@@ -445,3 +445,39 @@ def test_readme_table_is_current():
     assert BEGIN in text and END in text, "README lacks the failure table markers"
     current = text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip()
     assert current == table(), "run `python -m tests.failure_cases` to regenerate the README table"
+
+
+# -- secrets and safety -------------------------------------------------------------------------
+
+SECRET = "ghp_pvdoiTestToken0123456789"
+
+
+def _everything_written(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+@case(21, "a repository token (environment variable or Prefect Secret block)",
+      "sent only to its own repository's URLs; never in logs, reports, artifacts, outputs or the cache")
+@pytest.mark.parametrize("source", ["env", "block"])
+def test_token_stays_with_its_repository(repo, workdir, monkeypatch, caplog, source, request):
+    if source == "env":
+        monkeypatch.setenv("PVDOI_GITHUB_TOKEN", SECRET)
+    else:
+        request.getfixturevalue("prefect_api")
+        from prefect.blocks.system import Secret
+
+        Secret(value=SECRET).save("pvdoi-github-token", overwrite=True)
+        monkeypatch.setenv("PVDOI_GITHUB_TOKEN_BLOCK", "pvdoi-github-token")
+    caplog.set_level("DEBUG")
+    results = run_doi_pipeline([INDIA, "uk_crowdsourced_pv_2020"])
+    assert {r["status"] for r in results.values()} == {"completed"}
+    sent = {path: auth for path, auth in repo.authorizations}
+    github = [p for p in sent if p.startswith(("/github-api/", "/github-raw/"))]
+    others = [p for p in sent if not p.startswith(("/github-api/", "/github-raw/"))]
+    assert github and others
+    assert all(sent[p] == f"Bearer {SECRET}" for p in github)
+    assert all(sent[p] is None for p in others)  # Zenodo never sees the GitHub token
+    assert SECRET not in caplog.text and SECRET not in json.dumps(results)
+    assert SECRET.encode() not in _everything_written(workdir)  # cache, downloads, GeoParquet, last-run file
+    from pvdoi.settings import get_settings
+    assert SECRET not in repr(get_settings()) and SECRET not in str(get_settings().model_dump())

@@ -140,6 +140,7 @@ class RepoServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="pvdoi-repo-") if files_dir is None else None
         self.files_dir = Path(self._tmp.name if self._tmp else files_dir)
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[tuple[str, str | None]] = []  # (path, Authorization header) per request
         self._port, self._httpd, self._lock = port, None, threading.Lock()
         self._faults: list[_Fault] = []
         self._published: dict[int, str] = {}
@@ -264,9 +265,10 @@ class RepoServer:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
+    def _take_fault(self, method: str, path: str, authorization: str | None = None) -> _Fault | None:
         with self._lock:
             self.requests.append((method, path))
+            self.authorizations.append((path, authorization))
             for fault in self._faults:
                 if fault.times != 0 and fault.pattern.search(path):
                     fault.times -= fault.times > 0
@@ -434,7 +436,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, head: bool) -> None:
         app: RepoServer = self.server.app
-        fault = app._take_fault(self.command, self.path)
+        fault = app._take_fault(self.command, self.path, self.headers.get("Authorization"))
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
         if fault is not None and fault.kind == "status":
