@@ -10,7 +10,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 from prefect.states import Failed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import Field
 
 from flows.artifacts import publish_run_table, publish_status
@@ -26,7 +26,7 @@ DatasetId = Literal[DATASET_IDS]  # the UI form offers the manifest's datasets a
 @flow(
     name="pv-doi-ingest",
     description="Ingest DOI-published solar PV datasets into GeoParquet, load the DuckDB warehouse, run dbt build.",
-    task_runner=ThreadPoolTaskRunner(max_workers=_SETTINGS.max_workers),
+    task_runner=ProcessPoolTaskRunner(max_workers=_SETTINGS.max_workers),  # GDAL holds the GIL: processes
     validate_parameters=True,
     log_prints=True,
 )

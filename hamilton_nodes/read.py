@@ -13,6 +13,7 @@ import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
+from pvdoi.caching import LazyFrameMixin
 from pvdoi.errors import ReadError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import SourceFile
@@ -22,7 +23,7 @@ log = logging.getLogger("pvdoi.read")
 
 
 @dataclass
-class RawLayer:
+class RawLayer(LazyFrameMixin):
     """One source file as read: its features, and how many text values had to be repaired to read it."""
 
     source: SourceFile

@@ -6,13 +6,16 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import duckdb
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from pyproj import CRS, Transformer
 
 from hamilton_nodes.read import RawLayer
+from pvdoi.caching import LazyFrameMixin
 from pvdoi.errors import SchemaError
 from pvdoi.manifest import ColumnMap, DatasetSpec
 
@@ -31,7 +34,7 @@ COUNTS = ("read", "repaired_invalid", "repaired_text", "dropped_empty", "dropped
 
 
 @dataclass
-class StandardisedFeatures:
+class StandardisedFeatures(LazyFrameMixin):
     """The harmonised features of a dataset and the counts of everything that changed on the way."""
 
     frame: gpd.GeoDataFrame
@@ -78,10 +81,11 @@ def _standardise_layer(layer: RawLayer, spec: DatasetSpec, ingested_at: pd.Times
         counts["dropped_unrepairable"] = int(unrepairable.sum())
         keep &= ~unrepairable
     geoms, attrs, index = geoms[keep], attrs.loc[keep], index[keep]
+    attributes = _json_rows(attrs)
 
-    dup = _duplicated(geoms, attrs)
+    dup = _duplicated(geoms, attributes)
     counts["dropped_duplicate"] = int(dup.sum())
-    geoms, attrs, index = geoms[~dup], attrs.loc[~dup], index[~dup]
+    geoms, attrs, index, attributes = geoms[~dup], attrs.loc[~dup], index[~dup], attributes[~dup]
     counts["written"] = len(geoms)
     assert counts["read"] == counts["written"] + counts["dropped_empty"] + counts["dropped_unrepairable"] + \
         counts["dropped_duplicate"], counts
@@ -103,7 +107,7 @@ def _standardise_layer(layer: RawLayer, spec: DatasetSpec, ingested_at: pd.Times
         "source_area_m2": _mapped(attrs, spec.columns.source_area_m2),
         "capacity_mw": _mapped(attrs, spec.columns.capacity_mw),
         "install_date": _mapped(attrs, spec.columns.install_date, text=True),
-        "source_attributes": _json_rows(attrs),
+        "source_attributes": attributes,
         "ingested_at": ingested_at,
     })
     return out[OUTPUT_COLUMNS], counts, notes
@@ -152,10 +156,9 @@ def geodesic_area_m2(geoms: np.ndarray) -> np.ndarray:
     return shapely.area(projected)
 
 
-def _duplicated(geoms: np.ndarray, attrs: pd.DataFrame) -> np.ndarray:
-    key = pd.util.hash_array(shapely.to_wkb(geoms).astype(object))
-    if len(attrs.columns):
-        key = key ^ pd.util.hash_pandas_object(attrs.astype(str), index=False).to_numpy()
+def _duplicated(geoms: np.ndarray, attributes: np.ndarray) -> np.ndarray:
+    """Exact duplicates: the same geometry (WKB) and the same attributes (their JSON text)."""
+    key = pd.util.hash_array(shapely.to_wkb(geoms).astype(object)) ^ pd.util.hash_array(attributes)
     return pd.Series(key).duplicated().to_numpy()
 
 
@@ -188,12 +191,24 @@ def _as_text(value) -> str:
     return str(value)
 
 
-def _json_rows(attrs: pd.DataFrame) -> list[str]:
-    """Every original attribute of every row as a JSON object (NaN as null, dates as ISO 8601)."""
-    if not len(attrs):
-        return []
+def _json_rows(attrs: pd.DataFrame) -> np.ndarray:
+    """Every original attribute of every row as a JSON object text (NaN as null), one per row.
+
+    DuckDB's ``to_json`` over the Arrow table does this in C++; frames Arrow cannot take (mixed
+    Python objects) go through pandas' slower JSON writer.
+    """
     if not len(attrs.columns):
-        return ["{}"] * len(attrs)
-    text = attrs.reset_index(drop=True).to_json(orient="records", lines=True, date_format="iso",
-                                                 force_ascii=False, default_handler=str)
-    return text.rstrip("\n").split("\n")
+        return np.full(len(attrs), "{}", dtype=object)
+    try:
+        table = pa.Table.from_pandas(attrs.reset_index(drop=True), preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        text = attrs.reset_index(drop=True).to_json(orient="records", lines=True, date_format="iso",
+                                                     force_ascii=False, default_handler=str)
+        return np.array(text.rstrip("\n").split("\n") if len(attrs) else [], dtype=object)
+    con = duckdb.connect()
+    try:
+        con.register("attrs", table)
+        rows = con.execute("SELECT to_json(attrs)::VARCHAR FROM attrs").fetch_arrow_table().column(0)
+    finally:
+        con.close()
+    return rows.to_numpy(zero_copy_only=False).astype(object)

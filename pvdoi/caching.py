@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from hamilton.caching import fingerprinting
 from hamilton.caching.stores.base import ResultRetrievalError, StoredResult
@@ -67,27 +69,48 @@ class WalSQLiteMetadataStore(SQLiteMetadataStore):
         return conn
 
 
-def _column_digest(series: pd.Series) -> bytes:
-    if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) and series.dtype.name == "geometry":
-        wkb = shapely.to_wkb(np.asarray(series.array), hex=False)
-        return pd.util.hash_array(wkb.astype(object)).tobytes()
-    try:
-        return pd.util.hash_pandas_object(series, index=False).to_numpy().tobytes()
-    except TypeError:  # unhashable cells (lists, dicts): hash their text
-        return pd.util.hash_pandas_object(series.astype(str), index=False).to_numpy().tobytes()
+class _HashSink:
+    """A write-only file object that hashes what is written (Arrow IPC streams into it)."""
+
+    def __init__(self, h) -> None:
+        self.h, self.closed = h, False
+
+    def write(self, data) -> int:
+        self.h.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _fingerprint_frame(obj: pd.DataFrame, *args, **kwargs) -> str:
-    """Hash of values, index, column names, dtypes and (for GeoDataFrames) every geometry column's CRS."""
+    """Hash of values, index, column names, dtypes and every geometry column's CRS.
+
+    The frame is streamed as Arrow IPC (geometries as vectorised WKB) into the hash: C speed, and
+    column names and types are part of the stream's schema.
+    """
     h = hashlib.blake2b(digest_size=20)
     h.update(repr((type(obj).__name__, list(map(str, obj.columns)), [str(t) for t in obj.dtypes])).encode())
-    h.update(pd.util.hash_pandas_object(obj.index).to_numpy().tobytes())
+    plain = {}
     for name in obj.columns:
         col = obj[name]
         crs = getattr(col, "crs", None)
-        if crs is not None:
-            h.update(crs.to_wkt().encode())
-        h.update(_column_digest(col))
+        if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) and col.dtype.name == "geometry":
+            h.update((crs.to_wkt() if crs is not None else "no crs").encode())
+            plain[str(name)] = shapely.to_wkb(np.asarray(col.array))
+        else:
+            plain[str(name)] = col
+    frame = pd.DataFrame(plain, index=obj.index)
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # mixed Python objects: hash their text
+        table = pa.Table.from_pandas(frame.astype(str), preserve_index=True)
+    sink = _HashSink(h)
+    with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), table.schema) as writer:
+        writer.write_table(table)
     return fingerprinting._compact_hash(h.digest())
 
 
@@ -111,8 +134,61 @@ def register_fingerprints() -> None:
     fingerprinting.hash_value.register(pd.Series)(lambda s, *a, **k: _fingerprint_frame(s.to_frame()))
     fingerprinting.hash_value.register(BaseModel)(_fingerprint_model)
     fingerprinting.hash_value.register(LocalFile)(_fingerprint_local_file)
+    fingerprinting.hash_value.register(LazyFrameMixin)(_fingerprint_lazy)
 
 
 def stores(cache_path: str) -> tuple[WalSQLiteMetadataStore, AtomicFileResultStore]:
     """The metadata and result stores for a cache directory."""
     return WalSQLiteMetadataStore(cache_path), AtomicFileResultStore(os.path.join(cache_path, "results"))
+
+
+class LazyFrameMixin:
+    """For records that hold a GeoDataFrame in ``frame``: pickled compactly, decoded only when used.
+
+    A cache hit on a large frame then costs reading its bytes, not rebuilding millions of
+    geometries, and nodes downstream that also hit never decode it at all.
+    """
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if "frame" in state:
+            state["_frame_blob"] = pickle.dumps(frame_state(state.pop("frame")), protocol=5)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def __getattr__(self, name: str):
+        blob = self.__dict__.get("_frame_blob")
+        if name != "frame" or blob is None:
+            raise AttributeError(name)
+        frame = frame_from_state(pickle.loads(blob))
+        self.__dict__["frame"] = frame
+        del self.__dict__["_frame_blob"]
+        return frame
+
+
+def _fingerprint_lazy(obj: LazyFrameMixin, *args, **kwargs) -> str:
+    rest = {k: v for k, v in obj.__dict__.items() if k not in ("frame", "_frame_blob")}
+    return fingerprinting.hash_value([fingerprinting.hash_value(rest), _fingerprint_frame(obj.frame)])
+
+
+def frame_state(frame) -> tuple:
+    """A GeoDataFrame as plain pickle-fast parts: attributes, vectorised WKB and the CRS as WKT.
+
+    Pickling shapely geometries one by one dominates the cache write of large frames; this keeps
+    the cached value a GeoDataFrame with its CRS, only faster to store and load.
+    """
+    name = frame.geometry.name
+    crs = frame.crs.to_wkt() if frame.crs is not None else None
+    return pd.DataFrame(frame.drop(columns=name)), name, shapely.to_wkb(np.asarray(frame.geometry.array)), crs
+
+
+def frame_from_state(state: tuple):
+    """The GeoDataFrame that :func:`frame_state` took apart."""
+    import geopandas as gpd
+
+    attrs, name, wkb, crs = state
+    geometry = gpd.GeoSeries(shapely.from_wkb(wkb), index=attrs.index, crs=crs, name=name)
+    frame = gpd.GeoDataFrame(attrs, geometry=geometry, crs=crs)
+    return frame

@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from hamilton import driver
 
@@ -107,23 +109,43 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
     manifest_path = manifest_path or settings.manifest_path
     ids = load_manifest(manifest_path).select(datasets)
 
-    def one(dataset_id: str) -> dict:
-        try:
-            report = run_dataset(dataset_id, settings=settings, manifest_path=manifest_path, data_dir=data_dir,
-                                 cache_path=cache_path, enable_caching=enable_caching, force_download=force_download,
-                                 max_mb=max_mb)
-            return {"status": "completed", **report}
-        except Exception as exc:  # recorded per dataset; the others go on
-            if not isinstance(exc, PVDOIError):
-                log.exception("%s failed with an unexpected error", dataset_id)
-            log.error("%s failed: %s", dataset_id, exc)
-            return {"dataset_id": dataset_id, "status": "failed", "error": str(exc), "error_type": type(exc).__name__}
-
-    with ThreadPoolExecutor(max_workers=max_workers or settings.max_workers) as pool:
-        results = dict(zip(ids, pool.map(one, ids)))
+    kwargs = {"manifest_path": manifest_path, "data_dir": data_dir, "cache_path": cache_path,
+              "enable_caching": enable_caching, "force_download": force_download, "max_mb": max_mb}
+    workers = min(max_workers or settings.max_workers, len(ids))
+    if workers <= 1:
+        results = {d: _run_safely(d, kwargs) for d in ids}
+    else:  # GDAL's parsers hold the GIL: datasets go to separate processes to use every core
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {d: pool.submit(_run_safely, d, kwargs) for d in _largest_first(ids, manifest_path)}
+            results = {d: _outcome(d, futures[d]) for d in ids}
     if enable_caching:
         record_last_run(cache_path or settings.cache_path, results)
     return results
+
+
+def _run_safely(dataset_id: str, kwargs: dict) -> dict:
+    """``run_dataset`` whose failure becomes a result naming the error (one dataset never stops the others)."""
+    try:
+        return {"status": "completed", **run_dataset(dataset_id, **kwargs)}
+    except Exception as exc:  # recorded per dataset; the others go on
+        if not isinstance(exc, PVDOIError):
+            log.exception("%s failed with an unexpected error", dataset_id)
+        log.error("%s failed: %s", dataset_id, exc)
+        return {"dataset_id": dataset_id, "status": "failed", "error": str(exc), "error_type": type(exc).__name__}
+
+
+def _outcome(dataset_id: str, future) -> dict:
+    try:
+        return future.result()
+    except BrokenProcessPool as exc:  # the worker died (killed, out of memory): that dataset failed
+        return {"dataset_id": dataset_id, "status": "failed", "error_type": "WorkerDied",
+                "error": f"the worker process running {dataset_id} died: {exc}"}
+
+
+def _largest_first(ids: list[str], manifest_path: str) -> list[str]:
+    """Datasets ordered by expected size, so the longest starts first and the others fill the other cores."""
+    manifest = load_manifest(manifest_path)
+    return sorted(ids, key=lambda d: -(manifest.get(d).expected_count or 0))
 
 
 LAST_RUN_FILE = "pvdoi_last_run.json"

@@ -469,7 +469,8 @@ def test_token_stays_with_its_repository(repo, workdir, monkeypatch, caplog, sou
         Secret(value=SECRET).save("pvdoi-github-token", overwrite=True)
         monkeypatch.setenv("PVDOI_GITHUB_TOKEN_BLOCK", "pvdoi-github-token")
     caplog.set_level("DEBUG")
-    results = run_doi_pipeline([INDIA, "uk_crowdsourced_pv_2020"])
+    # in one process, so that every log record reaches caplog and the Secret block resolves against the test API
+    results = run_doi_pipeline([INDIA, "uk_crowdsourced_pv_2020"], max_workers=1)
     assert {r["status"] for r in results.values()} == {"completed"}
     sent = {path: auth for path, auth in repo.authorizations}
     github = [p for p in sent if p.startswith(("/github-api/", "/github-raw/"))]
