@@ -70,6 +70,15 @@ def load_warehouse(reports: list[dict], database_path: str) -> list[dict]:
     return loaded
 
 
+def _release_dbt_duckdb() -> None:
+    """Close the database dbt-duckdb keeps open in this process after an in-process invoke."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    if DuckDBConnectionManager._ENV is not None:
+        DuckDBConnectionManager._ENV.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
 @task(name="dbt-build")
 def dbt_build(database_path: str, target_dir: str) -> dict:
     """``dbt build`` on the warehouse through prefect-dbt (one Prefect task per dbt node)."""
@@ -89,6 +98,8 @@ def dbt_build(database_path: str, target_dir: str) -> dict:
             result = runner.invoke(["build", "--log-path", os.path.abspath(os.path.join(target_dir, "logs"))])
         except ValueError as exc:
             raise DbtBuildError(f"dbt build failed: {exc}") from None
+        finally:
+            _release_dbt_duckdb()
     nodes = getattr(result.result, "results", []) or []
     statuses: dict[str, int] = {}
     for node in nodes:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import pickle
+import sqlite3
 import tempfile
 from pathlib import Path
 
@@ -59,6 +60,12 @@ class WalSQLiteMetadataStore(SQLiteMetadataStore):
 
     def __init__(self, path: str, connection_kwargs: dict | None = None) -> None:
         super().__init__(path, connection_kwargs=connection_kwargs or {"timeout": 120.0})
+
+    def set(self, *args, **kwargs) -> None:
+        try:
+            super().set(*args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:  # a full disk costs the cache entry, not the run
+            log.warning("could not record cache metadata (%s); the node will recompute next time", exc)
 
     def _get_connection(self):
         fresh = not hasattr(self._thread_local, "connection")

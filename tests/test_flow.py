@@ -97,3 +97,22 @@ def test_invalid_parameters_are_rejected_before_any_work(repo, workdir):
     state = pv_doi_ingest(max_mb=-1, **_params(workdir), return_state=True)
     assert state.is_failed() and "max_mb: Input should be greater than 0" in state.message
     assert not (workdir / "data").exists()
+
+
+def test_dbt_build_runs_on_the_warehouse_and_a_broken_row_fails_the_named_test(repo, workdir):
+    state = pv_doi_ingest(datasets=["ind_pv_solar_farms_2022"], **_params(workdir, run_dbt=True), return_state=True)
+    assert state.is_completed(), state.message
+    db = str(workdir / "data" / "eo_pv_data.duckdb")
+    con = connect(db, read_only=True)
+    assert con.execute("SELECT count(*) FROM prepared.int_installations_unioned").fetchone()[0] == 1363
+    assert con.execute("SELECT count(*) FROM curated.installation_shape_metrics").fetchone()[0] == 1363
+    con.close()
+
+    con = connect(db)  # a row of another dataset that duplicates an existing feature_uid
+    con.execute("INSERT INTO raw_data.doi_pv_features SELECT * REPLACE ('chn_med_res_pv_2024' AS dataset_id) "
+                "FROM raw_data.doi_pv_features LIMIT 1")
+    con.close()
+    state = pv_doi_ingest(datasets=["ind_pv_solar_farms_2022"], **_params(workdir, run_dbt=True), return_state=True)
+    assert state.is_failed()
+    assert "DbtBuildError" in state.message and "source_unique_raw_data_doi_pv_features_feature_uid" in state.message
+    assert _rows(workdir) == {"ind_pv_solar_farms_2022": 1363, "chn_med_res_pv_2024": 1}  # raw data stays loaded

@@ -1,0 +1,358 @@
+"""The dbt project (dbt_project/) built with `dbt build` against a small DuckDB warehouse.
+
+The warehouse is written per session in tmp_path: `raw_data.doi_pv_features` with a few realistic rows
+of each of the six datasets (a UK point inside a Kruitwagen polygon, a Kruitwagen "<2016-06" date, a
+Kruitwagen and a Dunnett polygon that overlap by half, a rectangle of known orientation) and
+`raw_data.datasets`. dbt runs in-process through dbtRunner with its working files in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+from dbt.cli.main import dbtRunner, dbtRunnerResult
+from pyproj import Transformer
+from shapely import affinity
+
+from pvdoi import DBT_PROJECT_DIR
+from pvdoi.duckdb_ext import connect, install_extensions
+
+_TO_EQUAL_AREA = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True)
+_WGS84_A, _WGS84_E2 = 6_378_137.0, 6.694379990141316e-3
+
+RECTANGLE_AZIMUTH_DEG = 30.0  # long side of the known rectangle, clockwise from north
+RECTANGLE_LENGTH_M, RECTANGLE_WIDTH_M = 40.0, 10.0
+
+DATASETS = {
+    "usa_cali_usgs_pv_2016": ("10.6084/m9.figshare.3385780.v4", "figshare", "SolarArrayPolygons.geojson"),
+    "uk_crowdsourced_pv_2020": ("10.5281/zenodo.4059881", "zenodo", "ukpvgeo_geometries.geojson"),
+    "global_pv_inventory_sent2_spot_2021": ("10.5281/zenodo.5005867", "zenodo", "predicted_polygons.geojson"),
+    "global_harmonized_large_solar_farms_2020": ("10.6084/m9.figshare.11310269.v6", "figshare",
+                                                 "global_solar_2020_WGS84.gpkg"),
+    "chn_med_res_pv_2024": ("https://github.com/qingfengxitu/ChinaPV", "github", "PV_Train_2020.shp"),
+    "ind_pv_solar_farms_2022": ("https://github.com/microsoft/solar-farms-mapping", "url",
+                                "solar_farms_india_2021_merged_simplified.geojson"),
+}
+
+
+@dataclass
+class Feature:
+    uid: str
+    dataset_id: str
+    geometry: shapely.Geometry
+    unified_id: str | None = None
+    source_area_m2: float | None = None
+    capacity_mw: float | None = None
+    install_date: str | None = None
+    attributes: dict = field(default_factory=dict)
+    source_file: str | None = None
+    area_m2: float | None = None  # override, to break the data
+
+
+def _from_local_metres(local: shapely.Geometry, lon0: float, lat0: float) -> shapely.Geometry:
+    """A geometry drawn in metres east/north of lon0/lat0, converted to lon/lat on the WGS84 ellipsoid."""
+    phi = math.radians(lat0)
+    w = math.sqrt(1 - _WGS84_E2 * math.sin(phi) ** 2)
+    north, east = _WGS84_A * (1 - _WGS84_E2) / w**3, _WGS84_A / w * math.cos(phi)
+    return shapely.transform(local, lambda xy: np.column_stack(
+        (lon0 + np.degrees(xy[:, 0] / east), lat0 + np.degrees(xy[:, 1] / north))))
+
+
+def _rectangle(lon0: float, lat0: float, length_m: float, width_m: float, azimuth_deg: float) -> shapely.Polygon:
+    """A length x width metre rectangle centred on lon0/lat0, its long side at azimuth_deg from north."""
+    local = shapely.box(-width_m / 2, -length_m / 2, width_m / 2, length_m / 2)
+    return _from_local_metres(affinity.rotate(local, -azimuth_deg, origin=(0, 0)), lon0, lat0)
+
+
+def realistic_features() -> list[Feature]:
+    """A few features per dataset, shaped like the published files."""
+    usa, uk, kru, dun, chn, ind = DATASETS
+    return [
+        Feature("usa-1", usa, shapely.box(-119.7812, 36.7501, -119.7811, 36.7502), "1", 88.9,
+                attributes={"polygon_id": 1, "city": "Fresno", "jaccard_index": 0.91}),
+        Feature("usa-rect", usa, _rectangle(-120.99, 37.64, RECTANGLE_LENGTH_M, RECTANGLE_WIDTH_M,
+                                            RECTANGLE_AZIMUTH_DEG), "2", 400.0,
+                attributes={"polygon_id": 2, "city": "Modesto"}),
+        Feature("uk-point", uk, shapely.Point(-1.2, 52.1), "4242", 150.0, 0.004, "2015-03-31T00:00:00",
+                {"osm_id": 4242, "repd_status": "Operational", "repd_id": 1234.0, "area_sqm": 150.0}),
+        Feature("uk-roof", uk, shapely.box(-0.10010, 51.50000, -0.10000, 51.50006), "4343", None, None, "2017",
+                {"osm_id": 4343, "osm_objtype": "way"}),
+        Feature("uk-line", uk, shapely.LineString([(-2.0, 53.0), (-2.0001, 53.0001)]), "4444",
+                attributes={"osm_id": 4444}),
+        Feature("kru-uk", kru, shapely.box(-1.202, 52.0985, -1.198, 52.1015), "K1", 81_000.0, 4.1, "<2016-06",
+                {"unique_id": "K1", "confidence": "A", "iso-3166-1": "GB", "install_date": "<2016-06"}),
+        Feature("kru-es", kru, shapely.box(-3.700, 40.400, -3.690, 40.407), "K2", 658_000.0, 32.0, "2017-06-30",
+                {"unique_id": "K2", "confidence": "B", "iso-3166-1": "ES", "install_date": "2017-06-30"}),
+        Feature("dun-es", dun, shapely.box(-3.695, 40.400, -3.685, 40.407), "S1", 600_000.0, 30.0,
+                attributes={"sol_id": 1, "GID_0": "ESP", "panels": 1200.0, "panel.area": 0.6,
+                            "landscape.area": 0.66, "water": 0, "urban": 0, "power": 30.0}),
+        Feature("dun-in", dun, shapely.box(77.30, 13.10, 77.31, 13.11), "S2", 1_200_000.0, 60.0,
+                attributes={"sol_id": 2, "GID_0": "IND", "power": 60.0}),
+        Feature("chn-1", chn, shapely.box(116.40, 39.90, 116.402, 39.902), None, None, None, None,
+                {"OID_": 1, "landcover": 3}, "PV_Train_2020.shp"),
+        Feature("chn-2", chn, shapely.box(101.0, 36.0, 101.003, 36.002), None, None, None, None,
+                {"FID_PV_202": 7}, "PV_Test_2015.shp"),
+        Feature("ind-1", ind, shapely.MultiPolygon([shapely.box(72.50, 27.00, 72.505, 27.004),
+                                                    shapely.box(72.51, 27.00, 72.512, 27.002)]), "11",
+                410_000.0, attributes={"fid": 11, "State": "Rajasthan", "Area": 410000.0}),
+    ]
+
+
+def write_warehouse(path: Path, features: list[Feature]) -> None:
+    """Create raw_data.doi_pv_features and raw_data.datasets as the loader does."""
+    con = connect(str(path))
+    try:
+        con.execute("create schema raw_data")
+        con.execute("""
+            create table raw_data.doi_pv_features (
+                feature_uid varchar, dataset_id varchar, doi varchar, source_file varchar,
+                source_file_checksum varchar, source_feature_index bigint, unified_id varchar,
+                geometry geometry('EPSG:4326'), geometry_type varchar, area_m2 double, centroid_lon double,
+                centroid_lat double, source_area_m2 double, capacity_mw double, install_date varchar,
+                source_attributes json, ingested_at timestamp, loaded_at timestamp)""")
+        rows = []
+        for index, f in enumerate(features):
+            doi, _, default_file = DATASETS[f.dataset_id]
+            projected = shapely.transform(f.geometry, lambda xy: np.column_stack(
+                _TO_EQUAL_AREA.transform(xy[:, 0], xy[:, 1])))
+            centroid = f.geometry.centroid
+            rows.append((f.uid, f.dataset_id, doi, f.source_file or default_file, "md5:" + "0" * 32, index,
+                         f.unified_id, f.geometry.wkt, f.geometry.geom_type,
+                         projected.area if f.area_m2 is None else f.area_m2, centroid.x, centroid.y,
+                         f.source_area_m2, f.capacity_mw, f.install_date, json.dumps(f.attributes)))
+        con.executemany("""
+            insert into raw_data.doi_pv_features values
+            (?, ?, ?, ?, ?, ?, ?, ST_GeomFromText(?::varchar), ?, ?, ?, ?, ?, ?, ?, ?::json,
+             timestamp '2024-01-01 00:00:00', timestamp '2024-01-01 00:05:00')""", rows)
+        con.execute("""
+            create table raw_data.datasets (
+                dataset_id varchar primary key, doi varchar, title varchar, license varchar, repository varchar,
+                record_id varchar, record_version varchar, files json, features_read bigint,
+                features_written bigint, expected_count bigint, geoparquet_path varchar,
+                last_loaded_at timestamp)""")
+        for dataset_id, (doi, repository, file_name) in DATASETS.items():
+            written = sum(f.dataset_id == dataset_id for f in features)
+            con.execute(
+                "insert into raw_data.datasets values (?, ?, ?, 'CC-BY-4.0', ?, '1', '1', ?, ?, ?, ?, ?, "
+                "timestamp '2024-01-01 00:05:00')",
+                [dataset_id, doi, f"title of {dataset_id}", repository,
+                 json.dumps([{"name": file_name, "checksum": "md5:" + "0" * 32, "size": 1}]),
+                 written, written, written + 1, f"/data/{dataset_id}.parquet"])
+    finally:
+        con.close()
+
+
+@dataclass
+class DbtRun:
+    result: dbtRunnerResult
+    database: Path
+    seconds: float
+
+
+def run_dbt(command: list[str], database: Path, work_dir: Path) -> DbtRun:
+    """Run dbt in-process against the given warehouse; target/ and logs/ go to work_dir."""
+    install_extensions(("spatial",))  # from the wheel: the profile's `extensions: [spatial]` then loads offline
+    args = [*command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PVDOI_DATABASE_PATH", str(database))
+        env.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        started = time.perf_counter()
+        try:
+            result = dbtRunner().invoke(args)
+        finally:
+            _release_dbt_duckdb()
+    return DbtRun(result, database, time.perf_counter() - started)
+
+
+def _release_dbt_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after an in-process invoke.
+
+    Without this, any other connection to the file with another configuration (read_only=True, say)
+    fails with "Can't open a connection to same database file with a different configuration".
+    """
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def failed_nodes(run: DbtRun) -> list[str]:
+    return [r.node.name for r in run.result.result if str(r.status) in {"error", "fail"}]
+
+
+@pytest.fixture(scope="session")
+def dbt_work_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dbt_work")
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory, dbt_work_dir) -> DbtRun:
+    database = tmp_path_factory.mktemp("warehouse") / "eo_pv_data.duckdb"
+    write_warehouse(database, realistic_features())
+    return run_dbt(["build"], database, dbt_work_dir)
+
+
+def query(run: DbtRun, sql: str, params: list | None = None) -> list[tuple]:
+    con = connect(str(run.database), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_dbt_build_succeeds_with_every_test_and_unit_test(built):
+    assert built.result.success, failed_nodes(built)
+    kinds = {r.node.resource_type for r in built.result.result}
+    assert {"model", "test", "unit_test"} <= {str(k) for k in kinds}
+    assert not failed_nodes(built)
+    print(f"dbt build took {built.seconds:.1f} s")
+
+
+def test_union_holds_every_raw_row_with_unique_keys(built):
+    [(raw,)] = query(built, "select count(*) from raw_data.doi_pv_features")
+    [(unioned, keys)] = query(built, "select count(*), count(distinct installation_key) "
+                                     "from prepared.int_installations_unioned")
+    assert unioned == keys == raw == len(realistic_features())
+    [(key,)] = query(built, "select installation_key from curated.installations where feature_uid = 'dun-es'")
+    [(expected,)] = query(built, "select md5('global_harmonized_large_solar_farms_2020' || 'dun-es')")
+    assert key == expected
+
+
+def test_overlapping_polygons_of_two_datasets_are_matched(built):
+    rows = query(built, """
+        select m.match_method, m.overlap_ratio, m.intersection_over_union, m.distance_m
+        from prepared.int_installations_cross_dataset_matched m
+        join prepared.int_installations_unioned a on a.installation_key = m.installation_key_a
+        join prepared.int_installations_unioned b on b.installation_key = m.installation_key_b
+        where a.feature_uid = 'dun-es' and b.feature_uid = 'kru-es'  -- oriented: dataset_id_a < dataset_id_b""")
+    assert len(rows) == 1
+    method, ratio, iou, distance = rows[0]
+    assert method == "polygon_overlap"
+    assert ratio == pytest.approx(0.5, abs=0.01)  # half of each 0.010 x 0.007 degree box
+    assert iou == pytest.approx(1 / 3, abs=0.01)
+    assert distance == 0
+
+
+def test_uk_point_inside_a_kruitwagen_polygon_is_a_proximity_match_and_nothing_else_matches(built):
+    rows = query(built, """
+        select a.feature_uid, b.feature_uid, m.match_method, m.distance_m
+        from prepared.int_installations_cross_dataset_matched m
+        join prepared.int_installations_unioned a on a.installation_key = m.installation_key_a
+        join prepared.int_installations_unioned b on b.installation_key = m.installation_key_b
+        order by 1""")
+    assert rows == [("dun-es", "kru-es", "polygon_overlap", 0.0), ("kru-uk", "uk-point", "proximity", 0.0)]
+
+
+def test_cross_dataset_matching_is_planned_as_spatial_joins(built, dbt_work_dir):
+    """A comparison between the two sides in a join makes DuckDB drop the SPATIAL_JOIN for a nested loop."""
+    compiled = dbt_work_dir / "target" / "compiled" / "pv_warehouse" / "models" / "prepared"
+    sql = (compiled / "int_installations_cross_dataset_matched.sql").read_text()
+    [(_, plan)] = query(built, "explain " + sql)
+    assert "SPATIAL_JOIN" in plan
+    for slow_join in ("NESTED_LOOP_JOIN", "PIECEWISE_MERGE_JOIN", "BLOCKWISE_NL_JOIN", "IE_JOIN", "CROSS_PRODUCT"):
+        assert slow_join not in plan
+
+
+def test_installations_count_the_datasets_that_map_them(built):
+    rows = dict(query(built, "select feature_uid, mapped_by_n_datasets from curated.installations"))
+    assert rows["kru-es"] == rows["dun-es"] == rows["uk-point"] == rows["kru-uk"] == 2
+    assert rows["usa-1"] == rows["chn-1"] == rows["uk-roof"] == 1
+    [(area, basis)] = query(built, "select best_area_m2, best_area_basis from curated.installations "
+                                   "where feature_uid = 'uk-point'")
+    assert (area, basis) == (150.0, "published")
+
+
+def test_before_dates_and_uk_attributes_are_parsed(built):
+    [(date, precision, qualifier, confidence)] = query(built, """
+        select install_date::varchar, install_date_precision, install_date_qualifier, confidence
+        from curated.installations where feature_uid = 'kru-uk'""")
+    assert (date, precision, qualifier, confidence) == ("2016-06-01", "month", "before", "A")
+    [(status, repd_id, precision)] = query(built, """
+        select repd_status, repd_id, install_date_precision
+        from curated.installations where feature_uid = 'uk-point'""")
+    assert (status, repd_id, precision) == ("Operational", 1234, "day")
+
+
+def test_shape_metrics_of_a_known_rectangle(built):
+    [(area, compactness, orientation, rectangularity)] = query(built, """
+        select s.area_m2, s.compactness, s.orientation_deg, s.rectangularity
+        from curated.installation_shape_metrics s
+        join curated.installations i using (installation_key)
+        where i.feature_uid = 'usa-rect'""")
+    length, width = RECTANGLE_LENGTH_M, RECTANGLE_WIDTH_M
+    assert area == pytest.approx(length * width, rel=1e-3)
+    assert rectangularity == pytest.approx(1.0, abs=1e-6)
+    assert orientation == pytest.approx(RECTANGLE_AZIMUTH_DEG, abs=0.1)
+    assert compactness == pytest.approx(4 * math.pi * length * width / (2 * (length + width)) ** 2, rel=1e-3)
+    [(n_metrics,)] = query(built, "select count(*) from curated.installation_shape_metrics")
+    assert n_metrics == sum(f.geometry.geom_type in {"Polygon", "MultiPolygon"} for f in realistic_features())
+
+
+def test_shape_metric_nodes_on_tiny_frames():
+    """The Hamilton nodes alone: an empty input, a disc, and the rectangle's orientation via overrides."""
+    import pandas as pd
+    from hamilton import base, driver
+
+    from hamilton_nodes import shape_metrics
+
+    dataflow = driver.Builder().with_modules(shape_metrics).with_adapters(base.DictResult()).build()
+    empty = pd.DataFrame({"installation_key": pd.Series([], dtype=str), "geometry_wkb": pd.Series([], dtype=object)})
+    assert dataflow.execute(["shape_metrics"], inputs={"installation_polygons": empty})["shape_metrics"].empty
+
+    disc = _from_local_metres(shapely.Point(0, 0).buffer(100.0, quad_segs=64), 10.0, 50.0)  # round in metres
+    frame = pd.DataFrame({"installation_key": ["disc"], "geometry_wkb": [bytearray(shapely.to_wkb(disc))]})
+    [row] = dataflow.execute(["shape_metrics"], inputs={"installation_polygons": frame})["shape_metrics"].to_dict("records")
+    assert row["compactness"] == pytest.approx(1.0, abs=0.01)
+    assert row["rectangularity"] == pytest.approx(math.pi / 4, abs=0.01)
+
+    rectangle = pd.Series([shapely.box(-5, -20, 5, 20)], index=pd.Index(["r"], name="installation_key"))
+    result = dataflow.execute(["orientation", "rectangularity"], inputs={"installation_polygons": frame},
+                              overrides={"local_geometries": rectangle})
+    assert result["orientation"]["r"] == pytest.approx(0.0) and result["rectangularity"]["r"] == pytest.approx(1.0)
+
+
+def test_dataset_summary_reconciles_with_the_load(built):
+    rows = {r[0]: r[1:] for r in query(built, """
+        select dataset_id, n_installations, n_point, n_linestring, n_polygon, n_multipolygon,
+               is_count_reconciled, difference_from_expected_count, total_capacity_mw
+        from curated.dataset_summary""")}
+    assert set(rows) == set(DATASETS)
+    assert rows["uk_crowdsourced_pv_2020"] == (3, 1, 1, 1, 0, True, -1, 0.004)
+    assert rows["ind_pv_solar_farms_2022"][:5] == (1, 0, 0, 0, 1)
+
+
+def test_docs_generate(built, dbt_work_dir):
+    run = run_dbt(["docs", "generate"], built.database, dbt_work_dir)
+    assert run.result.success
+    catalog = json.loads((dbt_work_dir / "target" / "catalog.json").read_text())
+    columns = catalog["nodes"]["model.pv_warehouse.installations"]["columns"]
+    assert columns["geometry"]["type"] == "GEOMETRY" and "mapped_by_n_datasets" in columns
+    assert (dbt_work_dir / "target" / "index.html").exists()
+    assert "model.pv_warehouse.installation_shape_metrics" in catalog["nodes"]
+
+
+def test_broken_rows_fail_the_build_with_the_failing_tests_named(tmp_path, dbt_work_dir):
+    features = realistic_features()
+    features.append(Feature("usa-1", "usa_cali_usgs_pv_2016", shapely.box(-119.79, 36.75, -119.7899, 36.7501)))
+    features.append(Feature("chn-negative", "chn_med_res_pv_2024", shapely.box(110.0, 30.0, 110.001, 30.001),
+                            area_m2=-5.0, source_file="PV_Test_2015.shp"))
+    database = tmp_path / "broken.duckdb"
+    write_warehouse(database, features)
+    run = run_dbt(["build"], database, dbt_work_dir)
+    assert not run.result.success
+    failed = failed_nodes(run)
+    # the source tests fail first, and dbt build skips every model downstream of them
+    assert "source_unique_raw_data_doi_pv_features_feature_uid" in failed
+    assert "source_positive_for_polygons_raw_data_doi_pv_features_area_m2" in failed
+    skipped = {r.node.name for r in run.result.result if str(r.status) == "skipped"}
+    assert {"installations", "int_installations_unioned", "installation_shape_metrics"} <= skipped
