@@ -72,3 +72,14 @@ class WarehouseError(PVDOIError):
 
 class DbtBuildError(PVDOIError):
     """``dbt build`` failed; the message names the failing nodes and tests."""
+
+
+class OvertureSourceError(PVDOIError):
+    """The Overture divisions source is unusable (no files for the release, access denied, missing columns, or
+    no division areas for a non-empty bounding box); the message names the URL and the release."""
+
+
+class OvertureUnreachableError(OvertureSourceError):
+    """The Overture source could not be reached (connection refused, timeout, server error); a retry may succeed."""
+
+    transient = True

@@ -111,13 +111,16 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
 
     kwargs = {"manifest_path": manifest_path, "data_dir": data_dir, "cache_path": cache_path,
               "enable_caching": enable_caching, "force_download": force_download, "max_mb": max_mb}
-    workers = min(max_workers or settings.max_workers, len(ids))
-    if workers <= 1:
+    cache_dir = (cache_path or settings.cache_path) if enable_caching else None
+    heavy = [d for d in ids if not _probably_unchanged(d, cache_dir, data_dir or settings.data_dir)]
+    workers = min(max_workers or settings.max_workers, len(heavy))
+    if workers <= 1:  # nothing to spread: no process start-up to pay
         results = {d: _run_safely(d, kwargs) for d in ids}
-    else:  # GDAL's parsers hold the GIL: datasets go to separate processes to use every core
+    else:  # GDAL's parsers hold the GIL: datasets with work to do go to separate processes
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {d: pool.submit(_run_safely, d, kwargs) for d in _largest_first(ids, manifest_path)}
-            results = {d: _outcome(d, futures[d]) for d in ids}
+            futures = {d: pool.submit(_run_safely, d, kwargs) for d in _largest_first(heavy, manifest_path)}
+            light = {d: _run_safely(d, kwargs) for d in ids if d not in futures}  # cache hits, meanwhile
+            results = {d: light[d] if d in light else _outcome(d, futures[d]) for d in ids}
     if enable_caching:
         record_last_run(cache_path or settings.cache_path, results)
     return results
@@ -140,6 +143,17 @@ def _outcome(dataset_id: str, future) -> dict:
     except BrokenProcessPool as exc:  # the worker died (killed, out of memory): that dataset failed
         return {"dataset_id": dataset_id, "status": "failed", "error_type": "WorkerDied",
                 "error": f"the worker process running {dataset_id} died: {exc}"}
+
+
+def _probably_unchanged(dataset_id: str, cache_path: str | None, data_dir: str) -> bool:
+    """A scheduling guess only (the cache decides what runs): the last run succeeded and its output exists."""
+    if not cache_path:
+        return False
+    from pvdoi.cachetools import last_run
+
+    previous = last_run(cache_path).get(dataset_id) or {}
+    return previous.get("status") == "completed" and os.path.exists(
+        os.path.join(data_dir, "geoparquet", f"{dataset_id}.parquet"))
 
 
 def _largest_first(ids: list[str], manifest_path: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +41,19 @@ class Settings(BaseSettings):
     http_backoff_max: float = 30.0
     http_timeout_s: float = 60.0
     max_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+
+    # Overture Maps divisions (country and region of every installation). The release is pinned: a new
+    # release is a deliberate change (and a new fetch). `{release}` in the base URL is replaced by it; the
+    # base URL may also be a local directory or a bucket on another S3 endpoint.
+    overture_release: str = "2026-06-17.0"
+    overture_base_url: str = "s3://overturemaps-us-west-2/release/{release}/theme=divisions/type=division_area/"
+    overture_s3_endpoint: str | None = None  # host:port or http(s)://host:port; None = AWS
+    overture_s3_region: str = "us-west-2"
+    overture_s3_use_ssl: bool | None = None  # None: from the endpoint's scheme (https unless http://)
+    overture_s3_url_style: Literal["vhost", "path"] | None = None  # None: vhost on AWS, path elsewhere
+    overture_s3_key_id: SecretStr | None = None  # None: unsigned requests (the public bucket needs none)
+    overture_s3_secret: SecretStr | None = None
+    overture_fallback_km: float = Field(default=25.0, gt=0, le=200)  # nearest-division fallback (coast, offshore)
 
     @property
     def repository_urls(self) -> dict[str, str]:

@@ -1,0 +1,167 @@
+"""Benchmark the product against raw-conversion baselines, side by side in one run; write BENCHMARKS.md.
+
+``python -m benchmarks.run --scale 1.0 --repeat 3`` (about 20 minutes at scale 1.0 on 2 cores).
+Every measurement is a separate process timed by wall clock, with the peak RSS of its whole process
+tree sampled every 50 ms; the local repository server runs in this process (it stands for the
+network). Ratios are to the single-process pyogrio read+write baseline of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from pvdoi import DEFAULT_MANIFEST, PROJECT_ROOT
+from pvdoi.archive import extract_archive, is_archive
+from pvdoi.manifest import load_manifest
+from pvdoi.testing.reposerver import RepoServer
+
+PVDOI = [sys.executable, "-m", "pvdoi.cli"]
+CHANGED = ("global_pv_inventory_sent2_spot_2021", "cv_polygons.geojson")
+
+
+def measure(cmd: list[str], env: dict, log: Path) -> dict:
+    """Run ``cmd``; wall seconds, peak RSS (MB) of the process tree, exit code and stdout."""
+    with open(log, "w") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
+        peak = 0
+        root = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+    return {"wall": wall, "peak_mb": peak / 2**20, "code": proc.returncode, "stdout": log.read_text()}
+
+
+def sources(corpus: Path, work: Path) -> list[list[str]]:
+    """The files the product reads, by the manifest's filters (archives extracted, untimed)."""
+    result = []
+    for spec in load_manifest(DEFAULT_MANIFEST).datasets:
+        for path in sorted((corpus / spec.id).iterdir()):
+            if not spec.files.matches(path.name):
+                continue
+            if is_archive(path.name):
+                dest = work / "extracted" / spec.id
+                members = extract_archive(str(path), str(dest), max_bytes=2**34, max_ratio=1000)
+                files = [dest / m for m in members]
+            else:
+                files = [path]
+            wanted = spec.read.name_filter()
+            result += [[spec.id, str(f)] for f in files if wanted.matches(f.name)]
+    return result
+
+
+class Bench:
+    def __init__(self, root: Path, server: RepoServer, repeat: int):
+        self.root, self.server, self.repeat, self.rows = root, server, repeat, {}
+        self.env = {**os.environ, **server.env(), "PREFECT_HOME": str(root / "prefect_home"),
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DBT_USE_COLORS": "false"}
+        self.n = 0
+
+    def once(self, name: str, cmd: list[str]) -> dict:
+        self.n += 1
+        result = measure(cmd, self.env, self.root / f"{self.n:03d}-{name}.log")
+        if result["code"] != 0 and not name.startswith("baseline"):
+            print(result["stdout"][-3000:])
+            raise SystemExit(f"{name} failed with exit code {result['code']}")
+        print(f"  {name}: {result['wall']:.1f} s, {result['peak_mb']:.0f} MB", flush=True)
+        self.rows.setdefault(name, []).append(result)
+        return result
+
+    def dirs(self, tag: str) -> list[str]:
+        base = self.root / tag
+        shutil.rmtree(base, ignore_errors=True)
+        return ["--data-dir", str(base / "data"), "--cache-path", str(base / "cache")]
+
+
+def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float]) -> dict:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    corpus = out_dir / f"corpus-{scale:g}"
+    results: dict = {"scale": scale, "repeat": repeat, "rows": {}}
+    with RepoServer(corpus, scale=scale) as server:
+        bench = Bench(Path(tempfile.mkdtemp(prefix="pvdoi-bench-", dir=out_dir)), server, repeat)
+        src = sources(corpus, bench.root)
+        (bench.root / "sources.json").write_text(json.dumps(src))
+        for _ in range(repeat):
+            for kind in ("pyogrio", "duckdb", "dlt"):
+                bench.once(f"baseline_{kind}", [sys.executable, "-m", "benchmarks.baselines", kind,
+                                                str(bench.root / "sources.json"), str(bench.root / kind)])
+        for _ in range(repeat):
+            d = bench.dirs("ingest")
+            cold = bench.once("ingest_cold", PVDOI + ["ingest", "--all", "--json", *d])
+            results.setdefault("ingest_reports", json.loads(cold["stdout"][cold["stdout"].index("{"):]))
+            bench.once("ingest_unchanged", PVDOI + ["ingest", "--all", "--json", *d])
+        for i in range(repeat):
+            dataset, name = CHANGED
+            doc = json.loads((corpus / dataset / name).read_bytes())
+            doc["features"] = doc["features"][: len(doc["features"]) - 1 - i]
+            server.replace_file(dataset, name, json.dumps(doc).encode())
+            bench.once("ingest_one_changed", PVDOI + ["ingest", "--all", "--json", *d])
+        for _ in range(repeat):
+            d = bench.dirs("run")
+            bench.once("run_cold_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
+            bench.once("run_unchanged_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
+        for _ in range(repeat):
+            bench.once("run_cold_with_dbt", PVDOI + ["run", "--all", *bench.dirs("run_dbt")])
+        results["rows"] = bench.rows
+        results["baseline_lost"] = {k: json.loads(r["stdout"].strip().splitlines()[-1]).get("lost")
+                                    for k in ("baseline_pyogrio", "baseline_dlt") for r in bench.rows[k][:1]}
+        results["features"] = json.loads(bench.rows["baseline_pyogrio"][0]["stdout"].strip().splitlines()[-1])[
+            "features"]
+    for other in scales:
+        if other == scale:
+            continue
+        with RepoServer(out_dir / f"corpus-{other:g}", scale=other) as server:
+            bench = Bench(Path(tempfile.mkdtemp(prefix="pvdoi-bench-", dir=out_dir)), server, repeat)
+            for _ in range(repeat):
+                bench.once("ingest_cold", PVDOI + ["ingest", "--all", "--json", *bench.dirs("ingest")])
+            counts = json.loads(bench.rows["ingest_cold"][0]["stdout"][
+                                bench.rows["ingest_cold"][0]["stdout"].index("{"):])
+            results.setdefault("scaling", {})[other] = {
+                "wall": statistics.median(r["wall"] for r in bench.rows["ingest_cold"]),
+                "features": sum(r["counts"]["read"] for r in counts.values())}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scales", default="0.25,0.5", help="extra scales for the cold-ingest scaling rows")
+    parser.add_argument("--out", default="benchmarks/out")
+    parser.add_argument("--report", default="BENCHMARKS.md")
+    args = parser.parse_args()
+    scales = [float(s) for s in args.scales.split(",") if s]
+    results = run_all(args.scale, args.repeat, Path(args.out), scales)
+    (Path(args.out) / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    from benchmarks.report import write_report
+
+    command = " ".join(["python -m benchmarks.run", *sys.argv[1:]])
+    write_report(results, Path(args.report), command=command, machine=_machine())
+    print(f"wrote {args.report}")
+
+
+def _machine() -> str:
+    mem = psutil.virtual_memory().total / 2**30
+    return (f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
+            f"({platform.processor() or platform.machine()}), {mem:.0f} GiB RAM")
+
+
+if __name__ == "__main__":
+    main()
