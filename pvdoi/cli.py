@@ -25,7 +25,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="DOI-published solar PV datasets into verified GeoParquet and a DuckDB warehouse.")
 cache_app = typer.Typer(no_args_is_help=True, help="Inspect or clear the Hamilton cache.")
 app.add_typer(cache_app, name="cache")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 DatasetsArg = Annotated[list[str] | None, typer.Argument(help="dataset ids from the manifest (default: all)")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dataset of the manifest (the default)")]
@@ -66,7 +66,7 @@ def print_summary(results: dict[str, dict]) -> None:
         table.add_row(dataset_id, "[green]completed[/green]", str(c["read"]), str(c["written"]), str(dropped),
                       str(c["repaired_invalid"] + c["repaired_text"]), f"{r.get('downloaded_bytes', 0) / 2**20:.1f}",
                       f"{len(cache.get('hits', []))}/{len(cache.get('misses', []))}", f"{r.get('duration_s', 0):.1f}",
-                      r["geoparquet"]["path"])
+                      os.path.relpath(r["geoparquet"]["path"]))
     console.print(table)
 
 
@@ -154,7 +154,8 @@ def demo(data_dir: Annotated[str, typer.Option("--data-dir")] = "data/demo", no_
     console.print(f"""
 [bold]Where to look next[/bold]
   GeoParquet:   {data_dir}/geoparquet/*.parquet
-  warehouse:    {database}  (raw_data.doi_pv_features, raw_data.datasets, dbt models in main_*)
+  warehouse:    {database}
+                (raw_data.doi_pv_features, raw_data.datasets; dbt models in schemas staging, prepared, curated)
   query:        .venv/bin/python -c "from pvdoi.duckdb_ext import connect; \\
                 print(connect('{database}').sql('select dataset_id, count(*) from raw_data.doi_pv_features group by 1'))"
   cache:        .venv/bin/pvdoi cache status --cache-path {data_dir}/hamilton_cache
