@@ -54,7 +54,8 @@ def _read(path: str, spec: DatasetSpec) -> tuple[gpd.GeoDataFrame, int]:
     if opts.encoding:
         kwargs["encoding"] = opts.encoding
     if path.lower().endswith(".csv") and opts.csv_lon and opts.csv_lat:
-        kwargs.update(X_POSSIBLE_NAMES=opts.csv_lon, Y_POSSIBLE_NAMES=opts.csv_lat, KEEP_GEOM_COLUMNS="NO")
+        kwargs.update(X_POSSIBLE_NAMES=opts.csv_lon, Y_POSSIBLE_NAMES=opts.csv_lat, KEEP_GEOM_COLUMNS="YES",
+                      AUTODETECT_TYPE="YES", EMPTY_STRING_AS_NULL="YES")
     elif path.lower().endswith(".json") and opts.csv_lon and opts.csv_lat:
         frame = pd.read_json(path)
         geometry = gpd.points_from_xy(frame[opts.csv_lon], frame[opts.csv_lat])

@@ -1,0 +1,71 @@
+"""The command line: ingest, CSV/JSON point sources, cache introspection and the rendered dataflow."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+from typer.testing import CliRunner
+
+from pvdoi.cli import app
+from pvdoi.pipeline import run_dataset
+from tests.conftest import write_manifest
+
+INDIA = "ind_pv_solar_farms_2022"
+runner = CliRunner()
+
+
+def test_ingest_then_cache_status_keys_logs_and_visualize(repo, workdir, monkeypatch):
+    monkeypatch.setenv("PVDOI_MANIFEST_PATH", str(workdir / "unused"))  # restored after the CLI overrides it
+    cache = str(workdir / "cache")
+    result = runner.invoke(app, ["ingest", INDIA, "--cache-path", cache, "--data-dir", str(workdir / "data"),
+                                 "--manifest", "doi_manifest.json"])
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output and "1363" in result.output
+
+    status = runner.invoke(app, ["cache", "status", "--cache-path", cache])
+    assert status.exit_code == 0 and INDIA in status.output and "standardised_features" in status.output
+
+    keys = json.loads(runner.invoke(app, ["cache", "keys", INDIA, "--cache-path", cache]).output)
+    nodes = {k["node"]: k for k in keys}
+    assert "raw_layers" in nodes and "source_files" in nodes["raw_layers"]["dependencies"]
+
+    logs = runner.invoke(app, ["cache", "logs", INDIA, "--cache-path", cache]).output.splitlines()
+    events = [json.loads(line) for line in logs]
+    assert events and {e["node_name"] for e in events} >= {"raw_layers", "standardised_features"}
+
+    svg = workdir / "dag.svg"
+    drawn = runner.invoke(app, ["visualize", "-o", str(svg), "--dataset", INDIA, "--cache-path", cache])
+    assert drawn.exit_code == 0, drawn.output
+    text = svg.read_text()
+    assert "<svg" in text and "standardised_features" in text and "#ffd6a5" in text  # executed nodes coloured
+
+    cleared = runner.invoke(app, ["cache", "clear", "--cache-path", cache])
+    assert "removed" in cleared.output and not (workdir / "cache").exists()
+
+
+def test_csv_and_plain_json_point_sources(repo, workdir):
+    def csv(raw):
+        uk = raw["datasets"][1]
+        uk["files"] = {"include": [r"^ukpvgeo_points\.csv$"]}
+        uk["read"] = {"csv_lon": "longitude", "csv_lat": "latitude"}
+    report = run_dataset("uk_crowdsourced_pv_2020", manifest_path=write_manifest(workdir / "csv.json", csv))
+    frame = gpd.read_parquet(report["geoparquet"]["path"])
+    rows = pd.read_csv(repo.files_dir / "uk_crowdsourced_pv_2020" / "ukpvgeo_points.csv")
+    assert report["counts"]["read"] == len(rows) and set(frame["geometry_type"]) == {"Point"}
+    first = frame.sort_values("source_feature_index").iloc[0]
+    assert (first.geometry.x, first.geometry.y) == (rows["longitude"][0], rows["latitude"][0])
+    attributes = json.loads(first["source_attributes"])
+    assert attributes["latitude"] == rows["latitude"][0] and attributes["osm_id"] == rows["osm_id"][0]
+    assert frame["capacity_mw"].notna().any()  # typed columns, mapped like the GeoJSON's
+
+    records = rows.head(20)[["osm_id", "latitude", "longitude"]].to_json(orient="records").encode()
+    repo.add_file("uk_crowdsourced_pv_2020", "points.json", records)
+
+    def plain_json(raw):
+        uk = raw["datasets"][1]
+        uk["files"] = {"include": [r"^points\.json$"]}
+        uk["read"] = {"csv_lon": "longitude", "csv_lat": "latitude"}
+    report = run_dataset("uk_crowdsourced_pv_2020", manifest_path=write_manifest(workdir / "j.json", plain_json))
+    assert report["counts"]["written"] == 20
