@@ -68,3 +68,21 @@ def publish_status(results: dict[str, dict], data_dir: str) -> list[dict]:
     table = [status[k] for k in sorted(status)]
     create_table_artifact(table=table, key=STATUS_KEY, description="State of each dataset across runs")
     return table
+
+
+def run_results_path(data_dir: str, flow_run_id: object) -> str:
+    """Where a flow run's per-dataset results are kept (``<data_dir>/flow_runs/<flow run id>.json``)."""
+    return os.path.join(data_dir, "flow_runs", f"{flow_run_id}.json")
+
+
+def write_run_results(results: dict[str, dict], data_dir: str) -> str:
+    """Keep this flow run's per-dataset results beside the data: a failed run's state carries none."""
+    from prefect.runtime import flow_run
+
+    path = run_results_path(data_dir, flow_run.id)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=1, default=str)
+    os.replace(tmp, path)
+    return path

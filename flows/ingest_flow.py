@@ -13,9 +13,11 @@ from prefect.states import Failed
 from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import Field
 
-from flows.artifacts import publish_run_table, publish_status
+from flows.artifacts import publish_run_table, publish_status, write_run_results
+from flows.overture import overture_divisions
 from flows.tasks import dbt_build, ingest_dataset, load_warehouse
 from pvdoi.manifest import load_manifest
+from pvdoi.overture import ensure_division_areas_table
 from pvdoi.settings import get_settings
 
 _SETTINGS = get_settings()
@@ -38,12 +40,25 @@ def pv_doi_ingest(
     cache_path: str | None = None,
     database_path: str | None = None,
     run_dbt: bool = True,
+    overture: bool = True,
     data_dir: str | None = None,
 ):
     """Every selected dataset through its Hamilton dataflow, then one warehouse load and ``dbt build``.
 
-    Ends Failed, naming the failed datasets and their errors, when any dataset failed; the others are
-    still loaded and built.
+    Ends Failed, naming the failed datasets (and a failed Overture fetch or dbt test) with their errors, when
+    anything failed; the datasets that succeeded are still loaded and built.
+
+    Args:
+        datasets: The manifest's datasets to ingest; empty means all of them.
+        max_mb: Largest file to download, in MB (declared size and streamed bytes).
+        force_download: Download and verify every file again even if the store holds it.
+        use_cache: Reuse Hamilton's cache (unchanged steps are not recomputed).
+        cache_path: Hamilton cache folder (default: settings, ./data/hamilton_cache).
+        database_path: DuckDB warehouse file (default: <data_dir>/eo_pv_data.duckdb).
+        run_dbt: Run `dbt build` (staging, prepared, curated models and their tests) after the load.
+        overture: Before dbt, fetch the Overture Maps country and region areas around the installations
+            (PVDOI_OVERTURE_* settings); off, the country and region columns stay empty.
+        data_dir: Output folder for GeoParquet, status and dbt target (default ./data).
     """
     logger = get_run_logger()
     settings = get_settings()
@@ -81,13 +96,39 @@ def pv_doi_ingest(
     if succeeded:
         try:
             load_warehouse(succeeded, database_path)
-            if run_dbt:
-                dbt_build(database_path, os.path.join(data_dir, "dbt_target"))
         except Exception as exc:  # the per-dataset results are still published below
-            failures.append(f"warehouse/dbt ({type(exc).__name__}: {exc})")
-    message = f"{len(failures)} of {len(ids)} datasets failed: " + "; ".join(failures) if failures else None
+            failures.append(f"warehouse load ({type(exc).__name__}: {exc})")
+        else:
+            if run_dbt:
+                _enrich_and_build(database_path, data_dir, cache_path, use_cache, overture, failures)
+    failed_datasets = sum(r["status"] != "completed" for r in results.values())
+    message = None
+    if failures:
+        message = (f"{failed_datasets} of {len(ids)} datasets failed"
+                   + (f" (and {len(failures) - failed_datasets} later steps)" if len(failures) > failed_datasets else "")
+                   + ": " + "; ".join(failures))
     publish_run_table(results, message)
     publish_status(results, data_dir)
+    write_run_results(results, data_dir)
     if failures:
-        return Failed(message=message, data=results)
+        # No data on the Failed state: Prefect resolves a failed state's data into an exception (a dict is a
+        # TypeError in workers); the per-dataset results are in the artifacts and data/flow_runs/<id>.json.
+        return Failed(message=message)
     return results
+
+
+def _enrich_and_build(database_path: str, data_dir: str, cache_path: str, use_cache: bool, overture: bool,
+                      failures: list[str]) -> None:
+    """Overture divisions (a failure is named, dbt still runs on the previous areas), then ``dbt build``."""
+    if overture:
+        try:
+            overture_divisions(database_path, cache_path=cache_path, use_cache=use_cache)
+        except Exception as exc:
+            failures.append(f"overture divisions ({type(exc).__name__}: {exc})")
+            ensure_division_areas_table(database_path)
+    else:
+        ensure_division_areas_table(database_path)
+    try:
+        dbt_build(database_path, os.path.join(data_dir, "dbt_target"))
+    except Exception as exc:
+        failures.append(f"dbt build ({type(exc).__name__}: {exc})")

@@ -95,50 +95,62 @@ DatabaseOpt = Annotated[str | None, typer.Option("--database", help="DuckDB file
 NoDbtOpt = Annotated[bool, typer.Option("--no-dbt", help="load the warehouse but skip dbt build")]
 
 
+NoOvertureOpt = Annotated[bool, typer.Option("--no-overture",
+                                              help="skip the Overture Maps country/region fetch before dbt")]
+
+
 def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool, force_download: bool,
-             cache_path: str | None, database: str | None, no_dbt: bool, data_dir: str | None) -> dict[str, dict]:
-    """Run the Prefect flow in this process (temporary local API) and return its per-dataset results."""
+             cache_path: str | None, database: str | None, no_dbt: bool, data_dir: str | None,
+             no_overture: bool = False) -> tuple[dict[str, dict], bool]:
+    """Run the Prefect flow in this process (temporary local API); its per-dataset results and whether it failed."""
+    from flows.artifacts import run_results_path
     from flows.ingest_flow import pv_doi_ingest
     from pvdoi.settings import get_settings
 
+    settings = get_settings()
     params = {"datasets": datasets or None, "force_download": force_download, "use_cache": not no_cache,
-              "cache_path": cache_path, "database_path": database, "run_dbt": not no_dbt, "data_dir": data_dir,
-              "max_mb": max_mb if max_mb is not None else get_settings().max_mb}
+              "cache_path": cache_path, "database_path": database, "run_dbt": not no_dbt,
+              "overture": not no_overture, "data_dir": data_dir,
+              "max_mb": max_mb if max_mb is not None else settings.max_mb}
     state = pv_doi_ingest(**params, return_state=True)
-    data = state.result(raise_on_failure=False) if state.is_completed() else state.data
-    if hasattr(data, "get") is False:  # a failed state carrying a persisted result or an exception
-        try:
-            data = state.result(raise_on_failure=False)
-        except Exception:  # noqa: BLE001 - the state message below says what happened
-            data = None
-    if not isinstance(data, dict):
+    path = run_results_path(os.path.abspath(data_dir or settings.data_dir), state.state_details.flow_run_id)
+    if state.is_completed():
+        data = state.result()
+    elif os.path.exists(path):  # a failed run's state carries no data; the flow kept its results here
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    else:  # rejected parameters or a crash: nothing ran
         console.print(f"[red]flow run ended {state.type.value}: {state.message}[/red]")
         raise typer.Exit(1)
     if state.is_failed():
         console.print(f"[red]flow run failed: {state.message}[/red]")
-    return data
+    return data, state.is_failed()
 
 
 @app.command()
 def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
         no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
-        database: DatabaseOpt = None, no_dbt: NoDbtOpt = False, data_dir: DataOpt = None) -> None:
-    """The main job: the Prefect flow on a temporary local API: ingest, load the warehouse, dbt build."""
+        database: DatabaseOpt = None, no_dbt: NoDbtOpt = False, no_overture: NoOvertureOpt = False,
+        data_dir: DataOpt = None) -> None:
+    """The main job: the Prefect flow on a temporary local API: ingest, load, Overture divisions, dbt build."""
     _apply_env(manifest, data_dir, cache_path)
     try:
-        results = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache,
-                           force_download=force_download, cache_path=cache_path, database=database, no_dbt=no_dbt,
-                           data_dir=data_dir)
+        results, failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache,
+                                   force_download=force_download, cache_path=cache_path, database=database,
+                                   no_dbt=no_dbt, data_dir=data_dir, no_overture=no_overture)
     except PVDOIError as exc:
         _fail(exc)
     print_summary(results)
-    if any(r.get("status") != "completed" for r in results.values()):
+    if failed:
         raise typer.Exit(1)
 
 
 @app.command()
 def demo(data_dir: Annotated[str, typer.Option("--data-dir")] = "data/demo", no_dbt: NoDbtOpt = False) -> None:
-    """The whole product offline: a bundled local repository serves look-alikes of the six datasets."""
+    """The whole product offline: a bundled local repository serves look-alikes of the six datasets.
+
+    The Overture Maps fetch needs the internet, so the demo skips it (country and region stay empty).
+    """
     from pvdoi.testing.reposerver import RepoServer
 
     data_dir = os.path.abspath(data_dir)
@@ -146,22 +158,23 @@ def demo(data_dir: Annotated[str, typer.Option("--data-dir")] = "data/demo", no_
     with RepoServer(os.path.join(data_dir, "repository")) as server:
         os.environ.update(server.env())
         console.print(f"local repository server at {server.base_url} (Zenodo, figshare and GitHub APIs)")
-        results = run_flow(None, max_mb=None, no_cache=False, force_download=False,
-                           cache_path=os.path.join(data_dir, "hamilton_cache"), database=None, no_dbt=no_dbt,
-                           data_dir=data_dir)
+        results, failed = run_flow(None, max_mb=None, no_cache=False, force_download=False,
+                                   cache_path=os.path.join(data_dir, "hamilton_cache"), database=None,
+                                   no_dbt=no_dbt, data_dir=data_dir, no_overture=True)
     print_summary(results)
     database = os.path.join(data_dir, "eo_pv_data.duckdb")
     console.print(f"""
 [bold]Where to look next[/bold]
   GeoParquet:   {data_dir}/geoparquet/*.parquet
   warehouse:    {database}
-                (raw_data.doi_pv_features, raw_data.datasets; dbt models in schemas staging, prepared, curated)
+                (raw_data.doi_pv_features, raw_data.datasets; dbt models in schemas staging, prepared, curated;
+                 the offline demo skips the Overture fetch, so country and region are empty)
   query:        .venv/bin/python -c "from pvdoi.duckdb_ext import connect; \\
                 print(connect('{database}').sql('select dataset_id, count(*) from raw_data.doi_pv_features group by 1'))"
   cache:        .venv/bin/pvdoi cache status --cache-path {data_dir}/hamilton_cache
   dataflow:     .venv/bin/pvdoi visualize -o {data_dir}/dataflow.svg
 """)
-    if any(r.get("status") != "completed" for r in results.values()):
+    if failed:
         raise typer.Exit(1)
 
 

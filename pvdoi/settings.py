@@ -42,9 +42,11 @@ class Settings(BaseSettings):
     http_timeout_s: float = 60.0
     max_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
 
-    # Overture Maps divisions (country and region of every installation). The release is pinned: a new
-    # release is a deliberate change (and a new fetch). `{release}` in the base URL is replaced by it; the
-    # base URL may also be a local directory or a bucket on another S3 endpoint.
+    # Overture Maps divisions (country and region of every installation). The release is pinned: moving to a
+    # new one (listed at https://stac.overturemaps.org) is a deliberate change and a new fetch. 2026-06-17.0
+    # (schema 1.17) is a recent release whose division_area files are known to carry every column read here,
+    # is_land / is_territorial included; Overture keeps past releases in the bucket. `{release}` in the base URL
+    # is replaced by it; the base URL may also be a local directory or a bucket on another S3 endpoint.
     overture_release: str = "2026-06-17.0"
     overture_base_url: str = "s3://overturemaps-us-west-2/release/{release}/theme=divisions/type=division_area/"
     overture_s3_endpoint: str | None = None  # host:port or http(s)://host:port; None = AWS

@@ -3,7 +3,9 @@
 The warehouse is written per session in tmp_path: `raw_data.doi_pv_features` with a few realistic rows
 of each of the six datasets (a UK point inside a Kruitwagen polygon, a Kruitwagen "<2016-06" date, a
 Kruitwagen and a Dunnett polygon that overlap by half, a rectangle of known orientation) and
-`raw_data.datasets`. dbt runs in-process through dbtRunner with its working files in tmp_path.
+`raw_data.datasets`, and `raw_data.overture_division_areas` with Overture-shaped country and region boxes
+around them (a land and a territorial area for GB). dbt runs in-process through dbtRunner with its working
+files in tmp_path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from pyproj import Transformer
 from shapely import affinity
 
+from hamilton_nodes.overture import DDL as OVERTURE_DDL
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.duckdb_ext import connect, install_extensions
 
@@ -107,8 +110,78 @@ def realistic_features() -> list[Feature]:
     ]
 
 
-def write_warehouse(path: Path, features: list[Feature]) -> None:
-    """Create raw_data.doi_pv_features and raw_data.datasets as the loader does."""
+@dataclass
+class DivisionArea:
+    """An Overture division_area (theme=divisions) reduced to what the dataflow loads."""
+
+    id: str
+    subtype: str
+    country: str
+    name: str
+    geometry: shapely.Geometry
+    region: str | None = None
+    is_land: bool = True
+    is_territorial: bool = True
+
+    @property
+    def area_class(self) -> str:
+        return "land" if self.is_land else "maritime"
+
+
+def _ragged_box(xmin: float, ymin: float, xmax: float, ymax: float, *, n: int = 5000,
+                depth: float = 0.05) -> shapely.Polygon:
+    """A valid box whose sides zigzag inwards by up to ``depth`` degrees: 4 n vertices, like a detailed coastline.
+
+    The teeth shrink to nothing near the corners, so the teeth of two sides never cross."""
+    t = np.linspace(0.0, 1.0, n, endpoint=False)
+    dent = depth * (np.arange(n) % 2) * np.clip(20 * np.minimum(t, 1 - t), 0, 1)
+    along_x, along_y = t * (xmax - xmin), t * (ymax - ymin)
+    ring = np.concatenate([
+        np.column_stack([xmin + along_x, ymin + dent]), np.column_stack([xmax - dent, ymin + along_y]),
+        np.column_stack([xmax - along_x, ymax - dent]), np.column_stack([xmin + dent, ymax - along_y])])
+    return shapely.Polygon(ring)
+
+
+def division_areas() -> list[DivisionArea]:
+    """Country and region areas (boxes) around every realistic feature: GB with a land and a territorial area,
+    its land area with a 20,000-vertex coastline."""
+    return [
+        DivisionArea("area-us", "country", "US", "United States", shapely.box(-124.0, 32.5, -114.0, 42.0)),
+        DivisionArea("area-us-ca", "region", "US", "California", shapely.box(-124.5, 32.5, -114.1, 42.0), "US-CA"),
+        DivisionArea("area-gb-land", "country", "GB", "United Kingdom", _ragged_box(-6.0, 50.0, 2.0, 56.0),
+                     is_territorial=False),
+        DivisionArea("area-gb-sea", "country", "GB", "United Kingdom", shapely.box(-7.0, 49.0, 3.0, 57.0),
+                     is_land=False),
+        DivisionArea("area-gb-eng", "region", "GB", "England", shapely.box(-6.0, 50.0, 2.0, 55.8), "GB-ENG"),
+        DivisionArea("area-es", "country", "ES", "España", shapely.box(-9.5, 36.0, 3.3, 43.8)),
+        DivisionArea("area-es-md", "region", "ES", "Comunidad de Madrid", shapely.box(-4.6, 39.9, -3.0, 41.2), "ES-MD"),
+        DivisionArea("area-in", "country", "IN", "India", shapely.box(68.0, 6.0, 97.5, 35.5)),
+        DivisionArea("area-in-ka", "region", "IN", "Karnataka", shapely.box(74.0, 11.5, 78.6, 18.5), "IN-KA"),
+        DivisionArea("area-in-rj", "region", "IN", "Rajasthan", shapely.box(69.5, 23.0, 78.3, 30.2), "IN-RJ"),
+        DivisionArea("area-cn", "country", "CN", "中国", shapely.box(98.0, 18.0, 135.0, 53.5)),
+        DivisionArea("area-cn-bj", "region", "CN", "北京市", shapely.box(115.4, 39.4, 117.5, 41.1), "CN-BJ"),
+        DivisionArea("area-cn-qh", "region", "CN", "青海省", shapely.box(98.5, 31.6, 103.1, 39.2), "CN-QH"),
+    ]
+
+
+def write_division_areas(con, areas: list[DivisionArea], *, release: str = "2026-06-17.0") -> None:
+    """raw_data.overture_division_areas as the Overture dataflow loads it."""
+    con.execute(OVERTURE_DDL)
+    con.executemany(f"""
+        insert into raw_data.overture_division_areas by name
+        select ? as id, ? as division_id, ? as subtype, ? as class, ? as is_land, ? as is_territorial,
+               ? as country, ? as region, ? as name, 1 as version, ? as bbox_xmin, ? as bbox_xmax, ? as bbox_ymin,
+               ? as bbox_ymax, ST_GeomFromText(?::varchar) as geometry,
+               [ST_GeomFromText(?::varchar)] as geometry_pieces, '{release}' as release,
+               's3://overturemaps-us-west-2/release/{release}/theme=divisions/type=division_area/*.parquet'
+                   as source_url, null as fetch_bbox, timestamp '2024-01-01 00:06:00' as loaded_at""",
+        [(a.id, "division-" + a.id, a.subtype, a.area_class, a.is_land, a.is_territorial, a.country, a.region,
+          a.name, a.geometry.bounds[0], a.geometry.bounds[2], a.geometry.bounds[1], a.geometry.bounds[3],
+          a.geometry.wkt, a.geometry.wkt) for a in areas])
+
+
+def write_warehouse(path: Path, features: list[Feature], *, with_overture: bool = True) -> None:
+    """Create raw_data.doi_pv_features and raw_data.datasets as the loader does, and the Overture areas."""
     con = connect(str(path))
     try:
         con.execute("create schema raw_data")
@@ -147,6 +220,8 @@ def write_warehouse(path: Path, features: list[Feature]) -> None:
                 [dataset_id, doi, f"title of {dataset_id}", repository,
                  json.dumps([{"name": file_name, "checksum": "md5:" + "0" * 32, "size": 1}]),
                  written, written, written + 1, f"/data/{dataset_id}.parquet"])
+        if with_overture:
+            write_division_areas(con, division_areas())
     finally:
         con.close()
 

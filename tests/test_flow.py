@@ -99,13 +99,20 @@ def test_invalid_parameters_are_rejected_before_any_work(repo, workdir):
     assert not (workdir / "data").exists()
 
 
-def test_dbt_build_runs_on_the_warehouse_and_a_broken_row_fails_the_named_test(repo, workdir):
+def test_dbt_build_runs_on_the_warehouse_and_a_broken_row_fails_the_named_test(repo, workdir, monkeypatch):
+    from tests.test_dbt_project import division_areas
+    from tests.test_overture import write_overture_release
+
+    monkeypatch.setenv("PVDOI_OVERTURE_BASE_URL", write_overture_release(workdir / "overture", division_areas()))
     state = pv_doi_ingest(datasets=["ind_pv_solar_farms_2022"], **_params(workdir, run_dbt=True), return_state=True)
     assert state.is_completed(), state.message
     db = str(workdir / "data" / "eo_pv_data.duckdb")
     con = connect(db, read_only=True)
     assert con.execute("SELECT count(*) FROM prepared.int_installations_unioned").fetchone()[0] == 1363
     assert con.execute("SELECT count(*) FROM curated.installation_shape_metrics").fetchone()[0] == 1363
+    # Overture ran between the load and dbt: every Indian solar farm sits in the look-alike India area
+    assert con.execute("SELECT country_code, count(*) FROM prepared.int_installations_divisions_assigned "
+                       "GROUP BY 1").fetchall() == [("IN", 1363)]
     con.close()
 
     con = connect(db)  # a row of another dataset that duplicates an existing feature_uid
@@ -114,5 +121,17 @@ def test_dbt_build_runs_on_the_warehouse_and_a_broken_row_fails_the_named_test(r
     con.close()
     state = pv_doi_ingest(datasets=["ind_pv_solar_farms_2022"], **_params(workdir, run_dbt=True), return_state=True)
     assert state.is_failed()
-    assert "DbtBuildError" in state.message and "source_unique_raw_data_doi_pv_features_feature_uid" in state.message
+    assert state.message.startswith("0 of 1 datasets failed (and 1 later steps): dbt build (DbtBuildError")
+    assert "source_unique_raw_data_doi_pv_features_feature_uid" in state.message
     assert _rows(workdir) == {"ind_pv_solar_farms_2022": 1363, "chn_med_res_pv_2024": 1}  # raw data stays loaded
+
+    monkeypatch.setenv("PVDOI_OVERTURE_RELEASE", "2025-01-22.0")  # a release the source does not have
+    con = connect(db)
+    con.execute("DELETE FROM raw_data.doi_pv_features WHERE dataset_id = 'chn_med_res_pv_2024'")
+    con.close()
+    state = pv_doi_ingest(datasets=["ind_pv_solar_farms_2022"], **_params(workdir, run_dbt=True), return_state=True)
+    assert state.is_failed() and "overture divisions (OvertureSourceError" in state.message
+    assert "2025-01-22.0" in state.message and "dbt build" not in state.message  # dbt still ran, on the old areas
+    con = connect(db, read_only=True)
+    assert con.execute("SELECT count(*) FROM curated.installations WHERE country_code = 'IN'").fetchone()[0] == 1363
+    con.close()

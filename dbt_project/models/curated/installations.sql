@@ -1,5 +1,5 @@
-{#- Analysis-ready installations: every feature of every dataset, with the datasets that also map it
-    and best-available area and capacity. -#}
+{#- Analysis-ready installations: every feature of every dataset, with the datasets that also map it,
+    best-available area and capacity, and its country and region (Overture Maps divisions). -#}
 with
 
 installations as (
@@ -11,6 +11,12 @@ installations as (
 matches as (
 
     select * from {{ ref('int_installations_cross_dataset_matched') }}
+
+),
+
+divisions as (
+
+    select * from {{ ref('int_installations_divisions_assigned') }}
 
 ),
 
@@ -75,11 +81,22 @@ final as (
 
         1 + coalesce(match_summary.n_other_datasets, 0) as mapped_by_n_datasets,
         coalesce(match_summary.matched_dataset_ids, []) as matched_dataset_ids,
-        coalesce(match_summary.n_cross_dataset_matches, 0) as n_cross_dataset_matches
+        coalesce(match_summary.n_cross_dataset_matches, 0) as n_cross_dataset_matches,
+
+        divisions.country_code,
+        divisions.country_name,
+        divisions.country_assignment,
+        divisions.country_distance_km,
+        divisions.region_code,
+        divisions.region_name,
+        divisions.region_assignment,
+        divisions.region_distance_km
 
     from installations
     left join match_summary
         on match_summary.installation_key = installations.installation_key
+    left join divisions
+        on divisions.installation_key = installations.installation_key
 
 )
 
