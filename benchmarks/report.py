@@ -15,7 +15,7 @@ LABELS = {
     "ingest_one_changed": "`pvdoi ingest --all`, one file of one dataset changed",
     "run_cold_no_dbt": "`pvdoi run --all --no-dbt`, cold (Prefect, warehouse load)",
     "run_unchanged_no_dbt": "`pvdoi run --all --no-dbt`, unchanged re-run",
-    "run_cold_with_dbt": "`pvdoi run --all`, cold, with `dbt build`",
+    "run_cold_with_dbt": "`pvdoi run --all --no-overture`, cold, with `dbt build` (no Overture: it needs S3)",
 }
 
 

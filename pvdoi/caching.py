@@ -61,11 +61,25 @@ class WalSQLiteMetadataStore(SQLiteMetadataStore):
     def __init__(self, path: str, connection_kwargs: dict | None = None) -> None:
         super().__init__(path, connection_kwargs=connection_kwargs or {"timeout": 120.0})
 
+    def initialize(self, run_id) -> None:
+        try:
+            super().initialize(run_id)
+        except (sqlite3.Error, OSError) as exc:  # a full disk: the run goes on, its outputs say what failed
+            self._rollback()
+            log.warning("could not record the cache run id (%s); this run's cache entries may be lost", exc)
+
     def set(self, *args, **kwargs) -> None:
         try:
             super().set(*args, **kwargs)
         except (sqlite3.Error, OSError) as exc:  # a full disk costs the cache entry, not the run
+            self._rollback()
             log.warning("could not record cache metadata (%s); the node will recompute next time", exc)
+
+    def _rollback(self) -> None:
+        try:
+            self.connection.rollback()
+        except sqlite3.Error:
+            pass
 
     def _get_connection(self):
         fresh = not hasattr(self._thread_local, "connection")

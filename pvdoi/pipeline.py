@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import time
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -15,7 +16,7 @@ from hamilton import driver
 
 from hamilton_nodes import download, extract, read, source, standardise, write
 from pvdoi.caching import register_fingerprints, stores
-from pvdoi.errors import PVDOIError
+from pvdoi.errors import PVDOIError, StorageError
 from pvdoi.manifest import load_manifest
 from pvdoi.settings import Settings, get_settings
 
@@ -56,17 +57,27 @@ def run_dataset(dataset_id: str, *, settings: Settings | None = None, manifest_p
     output = os.path.join(data_dir, "geoparquet", f"{dataset_id}.parquet")
     recompute = [] if os.path.exists(output) else [OUTPUT_NODE]
     started = time.perf_counter()
-    dr = build_driver(cache_path=cache_path, recompute=recompute)
+    dr = _dataset_driver(dataset_id, cache_path, recompute)
     result = dr.execute(FINAL_VARS, inputs=inputs)
     if cache_path and not _output_matches(result["dataset_report"]["geoparquet"]):
         log.warning("%s: GeoParquet output changed on disk since it was cached; rewriting it", dataset_id)
-        dr = build_driver(cache_path=cache_path, recompute=[OUTPUT_NODE])
+        dr = _dataset_driver(dataset_id, cache_path, [OUTPUT_NODE])
         result = dr.execute(FINAL_VARS, inputs=inputs)
     report = dict(result["dataset_report"])
     report["downloaded_bytes"] = sum(f.downloaded_bytes for f in result["downloaded_files"])
     report["cache"] = cache_summary(dr) if cache_path else {"hits": [], "misses": [], "run_id": None}
     report["duration_s"] = round(time.perf_counter() - started, 3)
     return report
+
+
+def _dataset_driver(dataset_id: str, cache_path: str | None, recompute: list[str]) -> driver.Driver:
+    """``build_driver``, with a cache that cannot be opened (full disk, permissions) as a StorageError."""
+    try:
+        return build_driver(cache_path=cache_path, recompute=recompute)
+    except (sqlite3.Error, OSError) as exc:
+        raise StorageError(f"cannot open the Hamilton cache at {cache_path!r} ({exc}); free some space, or run "
+                           "without the cache (--no-cache)", dataset_id=dataset_id,
+                           file="metadata_store.db") from exc
 
 
 def cache_summary(dr: driver.Driver) -> dict:

@@ -396,7 +396,7 @@ def test_corrupted_cache_entries(repo, workdir):
 FILL_DISK = """
 import resource, signal
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
 import pvdoi.pipeline as p
 from pvdoi.errors import PVDOIError
 try:
@@ -415,7 +415,7 @@ def test_disk_full(repo, workdir):
     doc = json.loads(_india_bytes(repo))
     doc["features"] = doc["features"][:1300]
     repo.replace_file(INDIA, INDIA_FILE, json.dumps(doc).encode())
-    out = _python(FILL_DISK.format(dataset=INDIA))  # the new 1.5 MB source cannot be stored
+    out = _python(FILL_DISK.format(dataset=INDIA, limit=200_000))  # the new 1.5 MB source cannot be stored
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file '{INDIA_FILE}'] cannot store the download")
     assert "File too large" in out.stdout and [p.name for p in _store(workdir)] == [INDIA_FILE]
@@ -428,10 +428,14 @@ def test_disk_full(repo, workdir):
     spec = __import__("pvdoi.manifest", fromlist=["x"]).load_manifest(settings.manifest_path).get(INDIA)
     remote = resolve_files(spec, Http(settings), settings.repository_urls)[1][0]
     fetch(remote, store_dir=str(workdir / "data" / "downloads"), http=Http(settings), max_mb=10, dataset_id=INDIA)
-    out = _python(FILL_DISK.format(dataset=INDIA))  # source in the store; the GeoParquet cannot be written
+    out = _python(FILL_DISK.format(dataset=INDIA, limit=200_000))  # source in the store; no room for the output
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file '{INDIA}.parquet'] cannot write "), out.stdout
     assert "File too large" in out.stdout
+    out = _python(FILL_DISK.format(dataset=INDIA, limit=4096))  # not even room for the cache's SQLite journal
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file 'metadata_store.db'] cannot open the "
+                                 "Hamilton cache at "), out.stdout
     assert path.read_bytes() == before and not list(path.parent.glob(".*.tmp"))
     assert run_dataset(INDIA)["counts"]["written"] == 1300
 
