@@ -16,6 +16,7 @@ from pydantic import Field
 from flows.artifacts import publish_run_table, publish_status, write_run_results
 from flows.overture import overture_divisions
 from flows.tasks import dbt_build, ingest_dataset, load_warehouse
+from pvdoi.caching import prepare_cache
 from pvdoi.manifest import load_manifest
 from pvdoi.overture import ensure_division_areas_table
 from pvdoi.settings import get_settings
@@ -69,6 +70,8 @@ def pv_doi_ingest(
     database_path = os.path.abspath(database_path or settings.database_path or
                                     os.path.join(data_dir, "eo_pv_data.duckdb"))
 
+    if use_cache:
+        prepare_cache(cache_path)  # before the dataset tasks open it side by side
     progress_id = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
                                            description="Datasets finished in this run")
     futures = ingest_dataset.map(

@@ -15,6 +15,7 @@ import os
 import pickle
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,9 +86,25 @@ class WalSQLiteMetadataStore(SQLiteMetadataStore):
         fresh = not hasattr(self._thread_local, "connection")
         conn = super()._get_connection()
         if fresh:
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=120000")
+            _use_wal(conn)
         return conn
+
+
+def _use_wal(conn: sqlite3.Connection, *, wait_s: float = 60.0) -> None:
+    """Put the database in WAL mode (persistent: done once per file).
+
+    Switching modes needs the database to itself and SQLite answers SQLITE_BUSY at once, without its busy
+    handler, while another process (a parallel dataset) creates the tables; so the switch is tried again.
+    """
+    deadline = time.monotonic() + wait_s
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class _HashSink:
@@ -156,6 +173,14 @@ def register_fingerprints() -> None:
     fingerprinting.hash_value.register(BaseModel)(_fingerprint_model)
     fingerprinting.hash_value.register(LocalFile)(_fingerprint_local_file)
     fingerprinting.hash_value.register(LazyFrameMixin)(_fingerprint_lazy)
+
+
+def prepare_cache(cache_path: str) -> None:
+    """Create the cache's metadata database in WAL mode before parallel runs open it (their errors are theirs)."""
+    try:
+        WalSQLiteMetadataStore(cache_path).connection.close()
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("could not prepare the cache at %s (%s)", cache_path, exc)
 
 
 def stores(cache_path: str) -> tuple[WalSQLiteMetadataStore, AtomicFileResultStore]:

@@ -15,7 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from hamilton import driver
 
 from hamilton_nodes import download, extract, read, source, standardise, write
-from pvdoi.caching import register_fingerprints, stores
+from pvdoi.caching import prepare_cache, register_fingerprints, stores
 from pvdoi.errors import PVDOIError, StorageError
 from pvdoi.manifest import load_manifest
 from pvdoi.settings import Settings, get_settings
@@ -125,6 +125,8 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
     cache_dir = (cache_path or settings.cache_path) if enable_caching else None
     heavy = [d for d in ids if not _probably_unchanged(d, cache_dir, data_dir or settings.data_dir)]
     workers = min(max_workers or settings.max_workers, len(heavy))
+    if cache_dir:
+        prepare_cache(cache_dir)
     if workers <= 1:  # nothing to spread: no process start-up to pay
         results = {d: _run_safely(d, kwargs) for d in ids}
     else:  # GDAL's parsers hold the GIL: datasets with work to do go to separate processes

@@ -351,6 +351,31 @@ with w.warehouse({db!r}) as con:
 """
 
 
+_OPEN_CACHE = """
+import os, sys, time
+from pvdoi.caching import WalSQLiteMetadataStore
+while not os.path.exists(sys.argv[1] + ".go"):  # all start together
+    time.sleep(0.001)
+store = WalSQLiteMetadataStore(sys.argv[1])
+store.initialize(sys.argv[2])
+print(store.connection.execute("PRAGMA journal_mode").fetchone()[0])
+"""
+
+
+def test_parallel_datasets_open_a_new_cache_at_once(tmp_path):
+    # The first parallel run creates the cache: every process switches it to WAL while the others create
+    # the tables; SQLite answers that switch with "database is locked" at once (no busy handler).
+    for attempt in range(3):
+        cache = tmp_path / f"cache{attempt}"
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_CACHE, str(cache), f"run{i}"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+        time.sleep(2)  # every process imported and waiting
+        Path(f"{cache}.go").touch()
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0] * 4, [err[-500:] for _, err in outs]
+        assert [out.strip() for out, _ in outs] == ["wal"] * 4
+
+
 @case(17, "two runs at once against the same database and cache",
       "the second waits for the writer lock (or fails with `WarehouseError` naming the lock after its timeout); "
       "outputs, cache and database stay consistent")
