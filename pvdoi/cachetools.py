@@ -33,9 +33,9 @@ def run_keys(cache_path: str, run_id: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["node"])
 
 
-def run_logs(cache_path: str, run_id: str) -> list[dict]:
-    """The JSONL cache events Hamilton wrote for one run."""
-    path = os.path.join(cache_path, "cache_logs.jsonl")
+def run_logs(cache_path: str, dataset_id: str, run_id: str) -> list[dict]:
+    """The cache events of the dataset's run ``run_id`` (kept for its last run only)."""
+    path = os.path.join(cache_path, "run_logs", f"{dataset_id}.jsonl")
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8") as fh:

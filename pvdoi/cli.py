@@ -216,7 +216,7 @@ def cache_logs(dataset: str, cache_path: CacheOpt = None) -> None:
     from pvdoi.settings import get_settings
 
     path = cache_path or get_settings().cache_path
-    for event in run_logs(path, _run_id(path, dataset)):
+    for event in run_logs(path, dataset, _run_id(path, dataset)):
         print(json.dumps(event))
 
 

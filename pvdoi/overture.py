@@ -18,7 +18,7 @@ from hamilton.caching import fingerprinting
 
 from hamilton_nodes import overture
 from pvdoi.caching import _HashSink, register_fingerprints, stores
-from pvdoi.pipeline import cache_summary
+from pvdoi.pipeline import cache_summary, save_cache_events
 from pvdoi.settings import Settings, get_settings
 from pvdoi.warehouse import warehouse
 
@@ -34,7 +34,7 @@ def build_overture_driver(*, cache_path: str | None) -> driver.Driver:
         fingerprinting.hash_value.register(pa.Table)(_fingerprint_arrow)
         metadata_store, result_store = stores(cache_path)
         builder = builder.with_cache(path=cache_path, metadata_store=metadata_store, result_store=result_store,
-                                     ignore=["overture_s3"], log_to_file=True)
+                                     ignore=["overture_s3"])
     return builder.build()
 
 
@@ -82,6 +82,8 @@ def run_overture(database_path: str, *, release: str | None = None, base_url: st
     result = dr.execute(FINAL_VARS, inputs=inputs)
     summary = dict(result["overture_division_areas_table"])
     summary["cache"] = cache_summary(dr) if cache_path else {"hits": [], "misses": [], "checked": [], "run_id": None}
+    if cache_path:
+        save_cache_events(dr, cache_path, "overture")
     summary["duration_s"] = round(time.perf_counter() - started, 3)
     log.info("Overture %s: %s, %d division areas (%s); cache hits %s", summary["release"], summary["status"],
              summary["rows"], summary["by_subtype"], summary["cache"]["hits"])

@@ -37,7 +37,7 @@ def build_driver(*, cache_path: str | None, recompute: list[str] | None = None,
         metadata_store, result_store = stores(cache_path)
         builder = builder.with_cache(
             path=cache_path, metadata_store=metadata_store, result_store=result_store,
-            recompute=recompute or None, ignore=["settings"], log_to_file=True,
+            recompute=recompute or None, ignore=["settings"],  # events kept per dataset: save_cache_events
         )
     return builder.build()
 
@@ -66,6 +66,8 @@ def run_dataset(dataset_id: str, *, settings: Settings | None = None, manifest_p
     report = dict(result["dataset_report"])
     report["downloaded_bytes"] = sum(f.downloaded_bytes for f in result["downloaded_files"])
     report["cache"] = cache_summary(dr) if cache_path else {"hits": [], "misses": [], "run_id": None}
+    if cache_path:
+        save_cache_events(dr, cache_path, dataset_id)
     report["duration_s"] = round(time.perf_counter() - started, 3)
     return report
 
@@ -78,6 +80,25 @@ def _dataset_driver(dataset_id: str, cache_path: str | None, recompute: list[str
         raise StorageError(f"cannot open the Hamilton cache at {cache_path!r} ({exc}); free some space, or run "
                            "without the cache (--no-cache)", dataset_id=dataset_id,
                            file="metadata_store.db") from exc
+
+
+def save_cache_events(dr: driver.Driver, cache_path: str, dataset_id: str) -> None:
+    """The cache events of the dataset's last run as JSON lines in ``<cache>/run_logs/<dataset>.jsonl``.
+
+    Instead of Hamilton's ``log_to_file``: its one ``cache_logs.jsonl`` grows without end, and a full disk there
+    fails the run; here the file is replaced each run, and a failed write costs only the log.
+    """
+    run_id = dr.cache.last_run_id
+    events = dr.cache.logs(level="debug").get(run_id, [])
+    path = os.path.join(cache_path, "run_logs", f"{dataset_id}.jsonl")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(e.as_dict(), default=str) + "\n" for e in events)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("%s: could not save the cache events of run %s (%s)", dataset_id, run_id, exc)
 
 
 def cache_summary(dr: driver.Driver) -> dict:

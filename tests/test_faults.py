@@ -453,10 +453,12 @@ def test_disk_full(repo, workdir):
     spec = __import__("pvdoi.manifest", fromlist=["x"]).load_manifest(settings.manifest_path).get(INDIA)
     remote = resolve_files(spec, Http(settings), settings.repository_urls)[1][0]
     fetch(remote, store_dir=str(workdir / "data" / "downloads"), http=Http(settings), max_mb=10, dataset_id=INDIA)
-    out = _python(FILL_DISK.format(dataset=INDIA, limit=200_000))  # source in the store; no room for the output
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file '{INDIA}.parquet'] cannot write "), out.stdout
-    assert "File too large" in out.stdout
+    # the source in the store; no room for the output, and at 40 kB none for the cache's SQLite journal either
+    for limit in (200_000, 40_000):
+        out = _python(FILL_DISK.format(dataset=INDIA, limit=limit))
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file '{INDIA}.parquet'] cannot write "), out
+        assert "File too large" in out.stdout
     out = _python(FILL_DISK.format(dataset=INDIA, limit=4096))  # not even room for the cache's SQLite journal
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file 'metadata_store.db'] cannot open the "
