@@ -459,7 +459,8 @@ def test_disk_full(repo, workdir):
         assert out.returncode == 0, out.stderr
         assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file '{INDIA}.parquet'] cannot write "), out
         assert "File too large" in out.stdout
-    out = _python(FILL_DISK.format(dataset=INDIA, limit=4096))  # not even room for the cache's SQLite journal
+    # a new cache cannot even be created
+    out = _python(FILL_DISK.format(dataset=INDIA, limit=4096), PVDOI_CACHE_PATH=str(workdir / "new_cache"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file 'metadata_store.db'] cannot open the "
                                  "Hamilton cache at "), out.stdout
