@@ -74,6 +74,13 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
               f"(every drop is counted in the per-dataset report).",
               f"- dlt path: {results['baseline_lost'].get('baseline_dlt') or 'nothing lost'}",
               f"- pyogrio baseline: {results['baseline_lost'].get('baseline_pyogrio') or 'nothing lost'}"]
+    if reports:
+        lines += ["", "## Per dataset (first cold `pvdoi ingest --all`; datasets run side by side on 2 processes)", "",
+                  "| dataset | read | written | dropped | seconds in its process |", "|---|---:|---:|---:|---:|"]
+        for d, r in sorted(reports.items(), key=lambda kv: -kv[1].get("duration_s", 0)):
+            c = r.get("counts", {})
+            lines.append(f"| {d} | {c.get('read', 0):,} | {c.get('written', 0):,} | "
+                         f"{c.get('read', 0) - c.get('written', 0):,} | {r.get('duration_s', 0):.1f} |")
     if scaling:
         lines += ["", "## Scaling (cold `pvdoi ingest --all`)", "", "| scale | features | wall s | µs/feature |",
                   "|---:|---:|---:|---:|"]
