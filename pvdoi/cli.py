@@ -105,6 +105,7 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
     """Run the Prefect flow in this process (temporary local API); its per-dataset results and whether it failed."""
     from flows.artifacts import run_results_path
     from flows.ingest_flow import pv_doi_ingest
+    from pvdoi.prefect_api import prefect_api
     from pvdoi.settings import get_settings
 
     settings = get_settings()
@@ -112,7 +113,8 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
               "cache_path": cache_path, "database_path": database, "run_dbt": not no_dbt,
               "overture": not no_overture, "data_dir": data_dir,
               "max_mb": max_mb if max_mb is not None else settings.max_mb}
-    state = pv_doi_ingest(**params, return_state=True)
+    with prefect_api():
+        state = pv_doi_ingest(**params, return_state=True)
     path = run_results_path(os.path.abspath(data_dir or settings.data_dir), state.state_details.flow_run_id)
     if state.is_completed():
         data = state.result()

@@ -69,3 +69,24 @@ def test_csv_and_plain_json_point_sources(repo, workdir):
         uk["read"] = {"csv_lon": "longitude", "csv_lat": "latitude"}
     report = run_dataset("uk_crowdsourced_pv_2020", manifest_path=write_manifest(workdir / "j.json", plain_json))
     assert report["counts"]["written"] == 20
+
+
+def test_run_without_a_server_shares_one_temporary_api_with_its_task_workers(repo, workdir):
+    # `pvdoi run` on a fresh machine: no PREFECT_API_URL. One temporary server, whose flow run holds the
+    # task runs of the worker processes (each would otherwise start a server of its own), and a prompt exit.
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(workdir / "prefect_home"), PVDOI_MAX_WORKERS="2", PYTHONUNBUFFERED="1")
+    out = subprocess.run([sys.executable, "-m", "pvdoi.cli", "run", INDIA, "usa_cali_usgs_pv_2016", "--no-dbt",
+                          "--data-dir", str(workdir / "data"), "--cache-path", str(workdir / "cache")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-3000:]
+    assert log.count("Starting temporary server") == 1, log[-3000:]
+    assert "Task run 'ingest-ind_pv_solar_farms_2022'" in log and "Finished in state Completed()" in log
+    assert "error" not in log.lower().replace("output / error", ""), log[-3000:]
