@@ -69,6 +69,18 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
     lines += ["", "## Targets", "", "| target | measured | limit | met |", "|---|---:|---:|:---:|"]
     lines += [f"| {name} | {value:.2f} | {limit:.2f} | {'yes' if value <= limit else '**no**'} |"
               for name, value, limit in checks]
+    delivered = results.get("baseline_features", {}).get("baseline_dlt", features)
+    lost_features = features - delivered
+    own = durations.get(changed, 0)
+    lines += ["", "Notes on two targets:", "",
+              f"- The dlt path's features/s count the features it was given; it delivered "
+              f"{features - lost_features:,} of them"
+              + (f" ({(features - lost_features) / wall['baseline_dlt']:,.0f} delivered/s; the product's "
+                 f"{features / wall['ingest_cold']:,.0f}/s is {features / wall['ingest_cold'] / ((features - lost_features) / wall['baseline_dlt']):.2f}× that)."
+                 if lost_features else "."),
+              f"- \"Its share\" is its seconds over the sum of all datasets' seconds; datasets run side by side, so "
+              f"the changed dataset's own cold time ({own:.1f} s in its process) is the floor for its re-run "
+              f"({wall['ingest_one_changed']:.1f} s, process start-up included)."]
     lines += ["", "## Data lost", "",
               f"- product: {len(failed)} datasets failed, {written:,} of {features:,} source features read "
               f"(every drop is counted in the per-dataset report).",

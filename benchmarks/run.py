@@ -123,6 +123,8 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float]) -> di
         results["rows"] = bench.rows
         results["baseline_lost"] = {k: json.loads(r["stdout"].strip().splitlines()[-1]).get("lost")
                                     for k in ("baseline_pyogrio", "baseline_dlt") for r in bench.rows[k][:1]}
+        results["baseline_features"] = {k: json.loads(bench.rows[k][0]["stdout"].strip().splitlines()[-1])["features"]
+                                        for k in ("baseline_pyogrio", "baseline_duckdb", "baseline_dlt")}
         results["features"] = json.loads(bench.rows["baseline_pyogrio"][0]["stdout"].strip().splitlines()[-1])[
             "features"]
     for other in scales:

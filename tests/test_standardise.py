@@ -115,3 +115,13 @@ def test_files_with_different_schemas_are_unified_explicitly():
     assert set(json.loads(f["source_attributes"].iloc[1])) == {"FID_PV_202", "Shape_Area"}
     assert out.per_file["PV_Test_2015.shp"]["written"] == 1 and out.counts["written"] == 2
     assert not f.isna().all().any() or f["unified_id"].isna().all()
+
+
+def test_duplicates_are_exact_and_the_first_copy_stays():
+    from hamilton_nodes.standardise import _duplicated
+
+    a, b = shapely.box(0, 0, 1, 1), shapely.box(0, 0, 1, 2)
+    geoms = np.array([a, a, b, a, a, shapely.Point(0, 0)], dtype=object)
+    attrs = np.array(['{"k":1}', '{"k":2}', '{"k":1}', '{"k":1}', '{"k":1}', '{"k":1}'], dtype=object)
+    assert _duplicated(geoms, attrs).tolist() == [False, False, False, True, True, False]
+    assert _duplicated(geoms[:0], attrs[:0]).tolist() == []
