@@ -19,6 +19,7 @@ from flows.tasks import dbt_build, ingest_dataset, load_warehouse
 from pvdoi.caching import prepare_cache
 from pvdoi.manifest import load_manifest
 from pvdoi.overture import ensure_division_areas_table
+from pvdoi.pipeline import probably_unchanged, record_last_run
 from pvdoi.settings import get_settings
 
 _SETTINGS = get_settings()
@@ -74,25 +75,34 @@ def pv_doi_ingest(
         prepare_cache(cache_path)  # before the dataset tasks open it side by side
     progress_id = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
                                            description="Datasets finished in this run")
-    futures = ingest_dataset.map(
-        ids, manifest_path=unmapped(settings.manifest_path), data_dir=unmapped(data_dir),
-        cache_path=unmapped(cache_path), use_cache=unmapped(use_cache), force_download=unmapped(force_download),
-        max_mb=unmapped(max_mb),
-    )
-    by_future = dict(zip(futures, ids))
+    kwargs = {"manifest_path": settings.manifest_path, "data_dir": data_dir, "cache_path": cache_path,
+              "use_cache": use_cache, "force_download": force_download, "max_mb": max_mb}
+    # GDAL holds the GIL: datasets with work to do run in the task runner's processes; the ones whose last
+    # run succeeded are probably cache hits and run here meanwhile, without paying for a worker process
+    # (the cache decides what really runs, wherever the task is).
+    light = [d for d in ids if not force_download and probably_unchanged(d, cache_path if use_cache else None,
+                                                                           data_dir)]
+    heavy = [d for d in ids if d not in light]
+    futures = ingest_dataset.map(heavy, **{k: unmapped(v) for k, v in kwargs.items()}) if heavy else []
     results: dict[str, dict] = {}
-    for done, future in enumerate(as_completed(futures), start=1):
-        dataset_id = by_future[future]
-        value = future.result(raise_on_failure=False)
+
+    def record(dataset_id: str, value: object) -> None:
         if isinstance(value, dict):
             results[dataset_id] = {"status": "completed", **value}
         else:
-            exc = value
-            results[dataset_id] = {"dataset_id": dataset_id, "status": "failed", "error": str(exc),
-                                   "error_type": type(exc).__name__}
-            logger.error("%s failed: %s", dataset_id, exc)
-        update_progress_artifact(progress_id, progress=100.0 * done / len(ids))
+            results[dataset_id] = {"dataset_id": dataset_id, "status": "failed", "error": str(value),
+                                   "error_type": type(value).__name__}
+            logger.error("%s failed: %s", dataset_id, value)
+        update_progress_artifact(progress_id, progress=100.0 * len(results) / len(ids))
+
+    for dataset_id in light:
+        record(dataset_id, ingest_dataset(dataset_id, **kwargs, return_state=True).result(raise_on_failure=False))
+    by_future = dict(zip(futures, heavy))
+    for future in as_completed(futures):
+        record(by_future[future], future.result(raise_on_failure=False))
     results = {d: results[d] for d in ids}
+    if use_cache:
+        record_last_run(cache_path, results)  # for `pvdoi cache` and the next run's light/heavy guess
 
     succeeded = [r for r in results.values() if r["status"] == "completed"]
     failures = [f"{d} ({r['error_type']}: {r['error']})" for d, r in results.items() if r["status"] != "completed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -103,8 +104,6 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
              cache_path: str | None, database: str | None, no_dbt: bool, data_dir: str | None,
              no_overture: bool = False) -> tuple[dict[str, dict], bool]:
     """Run the Prefect flow in this process (temporary local API); its per-dataset results and whether it failed."""
-    from flows.artifacts import run_results_path
-    from flows.ingest_flow import pv_doi_ingest
     from pvdoi.prefect_api import prefect_api
     from pvdoi.settings import get_settings
 
@@ -113,8 +112,12 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
               "cache_path": cache_path, "database_path": database, "run_dbt": not no_dbt,
               "overture": not no_overture, "data_dir": data_dir,
               "max_mb": max_mb if max_mb is not None else settings.max_mb}
-    with prefect_api():
+    with prefect_api(meanwhile=lambda: importlib.import_module("flows.ingest_flow")):  # imported while it boots
+        from flows.ingest_flow import pv_doi_ingest
+
         state = pv_doi_ingest(**params, return_state=True)
+    from flows.artifacts import run_results_path
+
     path = run_results_path(os.path.abspath(data_dir or settings.data_dir), state.state_details.flow_run_id)
     if state.is_completed():
         data = state.result()

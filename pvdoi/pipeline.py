@@ -144,7 +144,8 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
     kwargs = {"manifest_path": manifest_path, "data_dir": data_dir, "cache_path": cache_path,
               "enable_caching": enable_caching, "force_download": force_download, "max_mb": max_mb}
     cache_dir = (cache_path or settings.cache_path) if enable_caching else None
-    heavy = [d for d in ids if not _probably_unchanged(d, cache_dir, data_dir or settings.data_dir)]
+    heavy = [d for d in ids
+             if force_download or not probably_unchanged(d, cache_dir, data_dir or settings.data_dir)]
     workers = min(max_workers or settings.max_workers, len(heavy))
     if cache_dir:
         prepare_cache(cache_dir)
@@ -179,7 +180,7 @@ def _outcome(dataset_id: str, future) -> dict:
                 "error": f"the worker process running {dataset_id} died: {exc}"}
 
 
-def _probably_unchanged(dataset_id: str, cache_path: str | None, data_dir: str) -> bool:
+def probably_unchanged(dataset_id: str, cache_path: str | None, data_dir: str) -> bool:
     """A scheduling guess only (the cache decides what runs): the last run succeeded and its output exists."""
     if not cache_path:
         return False
