@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from pvdoi.atomic import write_json_atomic
+
 STATUS_KEY = "pv-dataset-status"
 STATUS_FILE = "dataset_status.json"
 
@@ -60,11 +62,7 @@ def publish_status(results: dict[str, dict], data_dir: str) -> list[dict]:
                          source_checksums=", ".join(f"{f['name']}={f['checksum']}" for f in r["files"]),
                          cache_hits=len(r["cache"]["hits"]))
         status[dataset_id] = entry
-    os.makedirs(data_dir, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(status, fh, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, status)
     table = [status[k] for k in sorted(status)]
     create_table_artifact(table=table, key=STATUS_KEY, description="State of each dataset across runs")
     return table
@@ -79,10 +77,4 @@ def write_run_results(results: dict[str, dict], data_dir: str) -> str:
     """Keep this flow run's per-dataset results beside the data: a failed run's state carries none."""
     from prefect.runtime import flow_run
 
-    path = run_results_path(data_dir, flow_run.id)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(results, fh, indent=1, default=str)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(run_results_path(data_dir, flow_run.id), results)

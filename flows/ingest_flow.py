@@ -19,7 +19,7 @@ from flows.tasks import dbt_build, ingest_dataset, load_warehouse
 from pvdoi.caching import prepare_cache
 from pvdoi.manifest import load_manifest
 from pvdoi.overture import ensure_division_areas_table
-from pvdoi.pipeline import probably_unchanged, record_last_run
+from pvdoi.pipeline import datasets_with_work, record_last_run
 from pvdoi.settings import get_settings
 
 _SETTINGS = get_settings()
@@ -80,9 +80,9 @@ def pv_doi_ingest(
     # GDAL holds the GIL: datasets with work to do run in the task runner's processes; the ones whose last
     # run succeeded are probably cache hits and run here meanwhile, without paying for a worker process
     # (the cache decides what really runs, wherever the task is).
-    light = [d for d in ids if not force_download and probably_unchanged(d, cache_path if use_cache else None,
-                                                                           data_dir)]
-    heavy = [d for d in ids if d not in light]
+    heavy = datasets_with_work(ids, cache_path=cache_path if use_cache else None, data_dir=data_dir,
+                               force_download=force_download)
+    light = [d for d in ids if d not in heavy]
     futures = ingest_dataset.map(heavy, **{k: unmapped(v) for k, v in kwargs.items()}) if heavy else []
     results: dict[str, dict] = {}
 

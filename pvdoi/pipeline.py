@@ -15,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from hamilton import driver
 
 from hamilton_nodes import download, extract, read, source, standardise, write
+from pvdoi.atomic import write_json_atomic, write_text_atomic
 from pvdoi.caching import prepare_cache, register_fingerprints, stores
 from pvdoi.errors import PVDOIError, StorageError
 from pvdoi.manifest import load_manifest
@@ -92,11 +93,7 @@ def save_cache_events(dr: driver.Driver, cache_path: str, dataset_id: str) -> No
     events = dr.cache.logs(level="debug").get(run_id, [])
     path = os.path.join(cache_path, "run_logs", f"{dataset_id}.jsonl")
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(e.as_dict(), default=str) + "\n" for e in events)
-        os.replace(tmp, path)
+        write_text_atomic(path, "".join(json.dumps(e.as_dict(), default=str) + "\n" for e in events))
     except OSError as exc:
         log.warning("%s: could not save the cache events of run %s (%s)", dataset_id, run_id, exc)
 
@@ -144,8 +141,8 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
     kwargs = {"manifest_path": manifest_path, "data_dir": data_dir, "cache_path": cache_path,
               "enable_caching": enable_caching, "force_download": force_download, "max_mb": max_mb}
     cache_dir = (cache_path or settings.cache_path) if enable_caching else None
-    heavy = [d for d in ids
-             if force_download or not probably_unchanged(d, cache_dir, data_dir or settings.data_dir)]
+    heavy = datasets_with_work(ids, cache_path=cache_dir, data_dir=data_dir or settings.data_dir,
+                               force_download=force_download)
     workers = min(max_workers or settings.max_workers, len(heavy))
     if cache_dir:
         prepare_cache(cache_dir)
@@ -180,6 +177,11 @@ def _outcome(dataset_id: str, future) -> dict:
                 "error": f"the worker process running {dataset_id} died: {exc}"}
 
 
+def datasets_with_work(ids: list[str], *, cache_path: str | None, data_dir: str, force_download: bool) -> list[str]:
+    """The datasets worth a worker process: all when forced, else those not probably unchanged."""
+    return [d for d in ids if force_download or not probably_unchanged(d, cache_path, data_dir)]
+
+
 def probably_unchanged(dataset_id: str, cache_path: str | None, data_dir: str) -> bool:
     """A scheduling guess only (the cache decides what runs): the last run succeeded and its output exists."""
     if not cache_path:
@@ -202,7 +204,6 @@ LAST_RUN_FILE = "pvdoi_last_run.json"
 
 def record_last_run(cache_path: str, results: dict[str, dict]) -> None:
     """Remember each dataset's last cache run (ids, hits, misses) for ``pvdoi cache``."""
-    os.makedirs(cache_path, exist_ok=True)
     path = os.path.join(cache_path, LAST_RUN_FILE)
     previous = {}
     if os.path.exists(path):
@@ -211,7 +212,4 @@ def record_last_run(cache_path: str, results: dict[str, dict]) -> None:
     for dataset_id, result in results.items():
         previous[dataset_id] = {"status": result.get("status"), "cache": result.get("cache"),
                                 "error": result.get("error"), "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(previous, fh, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, previous)
