@@ -10,7 +10,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.logging import get_run_logger
 from prefect.states import Failed
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from flows.artifacts import publish_run_table, publish_status, write_run_results
@@ -19,7 +19,7 @@ from flows.tasks import dbt_build, ingest_dataset, load_warehouse
 from pvdoi.caching import prepare_cache
 from pvdoi.manifest import load_manifest
 from pvdoi.overture import ensure_division_areas_table
-from pvdoi.pipeline import datasets_with_work, record_last_run
+from pvdoi.pipeline import largest_first, record_last_run
 from pvdoi.settings import get_settings
 
 _SETTINGS = get_settings()
@@ -30,7 +30,8 @@ DatasetId = Literal[DATASET_IDS]  # the UI form offers the manifest's datasets a
 @flow(
     name="pv-doi-ingest",
     description="Ingest DOI-published solar PV datasets into GeoParquet, load the DuckDB warehouse, run dbt build.",
-    task_runner=ProcessPoolTaskRunner(max_workers=_SETTINGS.max_workers),  # GDAL holds the GIL: processes
+    # threads: GDAL, GEOS, Arrow and DuckDB release the GIL, and one process holds one copy of the libraries
+    task_runner=ThreadPoolTaskRunner(max_workers=_SETTINGS.max_workers),
     validate_parameters=True,
     log_prints=True,
 )
@@ -77,13 +78,8 @@ def pv_doi_ingest(
                                            description="Datasets finished in this run")
     kwargs = {"manifest_path": settings.manifest_path, "data_dir": data_dir, "cache_path": cache_path,
               "use_cache": use_cache, "force_download": force_download, "max_mb": max_mb}
-    # GDAL holds the GIL: datasets with work to do run in the task runner's processes; the ones whose last
-    # run succeeded are probably cache hits and run here meanwhile, without paying for a worker process
-    # (the cache decides what really runs, wherever the task is).
-    heavy = datasets_with_work(ids, cache_path=cache_path if use_cache else None, data_dir=data_dir,
-                               force_download=force_download)
-    light = [d for d in ids if d not in heavy]
-    futures = ingest_dataset.map(heavy, **{k: unmapped(v) for k, v in kwargs.items()}) if heavy else []
+    order = largest_first(ids, settings.manifest_path)  # the longest starts first, the others fill in
+    futures = ingest_dataset.map(order, **{k: unmapped(v) for k, v in kwargs.items()})
     results: dict[str, dict] = {}
 
     def record(dataset_id: str, value: object) -> None:
@@ -95,9 +91,7 @@ def pv_doi_ingest(
             logger.error("%s failed: %s", dataset_id, value)
         update_progress_artifact(progress_id, progress=100.0 * len(results) / len(ids))
 
-    for dataset_id in light:
-        record(dataset_id, ingest_dataset(dataset_id, **kwargs, return_state=True).result(raise_on_failure=False))
-    by_future = dict(zip(futures, heavy))
+    by_future = dict(zip(futures, order))
     for future in as_completed(futures):
         record(by_future[future], future.result(raise_on_failure=False))
     results = {d: results[d] for d in ids}

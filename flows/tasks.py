@@ -13,7 +13,7 @@ from prefect.tasks import exponential_backoff
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.errors import DbtBuildError, PVDOIError
 from pvdoi.pipeline import run_dataset
-from pvdoi.warehouse import load_dataset, warehouse
+from pvdoi.warehouse import load_datasets, warehouse
 
 TRANSIENT_BUILTINS = (ConnectionError, TimeoutError)
 
@@ -60,13 +60,11 @@ def ingest_dataset(dataset_id: str, *, manifest_path: str, data_dir: str, cache_
 def load_warehouse(reports: list[dict], database_path: str) -> list[dict]:
     """Load each ingested dataset's GeoParquet into ``raw_data`` (one transaction per dataset)."""
     logger = get_run_logger()
-    loaded = []
     with warehouse(database_path) as con:
-        for report in reports:
-            result = load_dataset(con, report)
-            logger.info("%s: %s (%d rows)", report["dataset_id"], "loaded" if result["loaded"] else "unchanged",
-                        result["rows"])
-            loaded.append(result)
+        loaded = load_datasets(con, reports)
+    for result in loaded:
+        logger.info("%s: %s (%d rows)", result["dataset_id"], "loaded" if result["loaded"] else "unchanged",
+                    result["rows"])
     return loaded
 
 

@@ -1,10 +1,15 @@
-"""Stage 4: each selected vector file read into a GeoDataFrame through pyogrio's Arrow path."""
+"""Stage 4: each selected vector file read through pyogrio's Arrow path, in batches of GeoDataFrames."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -14,39 +19,81 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from pvdoi.caching import LazyFrameMixin
-from pvdoi.errors import ReadError
+from pvdoi.errors import PVDOIError, ReadError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import SourceFile
 
 log = logging.getLogger("pvdoi.read")
+READER_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()  # helpers included, unlike node code
+BATCH_SIZE = 32_768  # features per Arrow batch: small enough to overlap parsing with standardising
 
+warnings.filterwarnings("ignore", message="Several features with id")  # GDAL renumbers duplicate ids; harmless
 
 
 @dataclass
 class RawLayer(LazyFrameMixin):
-    """One source file as read: its features, and how many text values had to be repaired to read it."""
+    """One selected source file, ready to be read: its features come from :func:`layer_batches`.
+
+    ``frame`` holds the features when they are already in memory (a caller's frame); otherwise the file is
+    read batch by batch while its earlier batches are standardised, so it is never held whole.
+    """
 
     source: SourceFile
-    frame: gpd.GeoDataFrame
+    frame: gpd.GeoDataFrame | None = None
     text_repairs: int = 0
+
+    @property
+    def lineage(self) -> str | None:
+        """What the features are a function of (the file's checksum and this reader's code), when read from disk.
+
+        The cache's data version of a layer read from disk: no need to hash the features themselves.
+        """
+        if self.frame is not None:
+            return None
+        return hashlib.sha256(repr((dataclasses.astuple(self.source), READER_VERSION)).encode()).hexdigest()
 
 
 def raw_layers(source_files: list[SourceFile], dataset_spec: DatasetSpec) -> list[RawLayer]:
-    """Every selected source file read as it is, with its own columns (files are not merged here)."""
-    return [_read_one(src, dataset_spec) for src in source_files]
+    """Every selected source file as a layer to read, with its own columns (files are not merged here)."""
+    return [RawLayer(src) for src in source_files]
 
 
-def _read_one(src: SourceFile, spec: DatasetSpec) -> RawLayer:
+def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None = BATCH_SIZE
+                  ) -> Iterator[tuple[gpd.GeoDataFrame, int]]:
+    """The layer's features in file order as ``(frame, text values repaired)`` batches (None: one batch).
+
+    GDAL parses the next batch in a second thread (it releases the GIL) while the caller works on this one.
+    Every reader failure is a ReadError naming the file.
+    """
+    if layer.frame is not None:
+        yield layer.frame, layer.text_repairs
+        return
+    src, repairs = layer.source, 0
     try:
-        frame, repairs = _read(src.path, spec)
+        for frame, fixed in _prefetched(_read_batches(src.path, spec, batch_size)):
+            repairs += fixed
+            yield frame, fixed
+    except PVDOIError:
+        raise
     except Exception as exc:  # every reader failure becomes a ReadError naming the file
         raise _read_error(src, spec, exc) from None
     if repairs:
         log.warning("%s: %d text values were not valid UTF-8; invalid bytes replaced by U+FFFD", src.name, repairs)
-    return RawLayer(src, frame, repairs)
 
 
-def _read(path: str, spec: DatasetSpec) -> tuple[gpd.GeoDataFrame, int]:
+def _prefetched(batches: Iterator):
+    """``batches``, with the next item produced in a worker thread while the caller uses the current one."""
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pvdoi-read") as pool:
+            ahead = pool.submit(next, batches, None)
+            while (item := ahead.result()) is not None:
+                ahead = pool.submit(next, batches, None)
+                yield item
+    finally:  # the caller stopped early (an error downstream): the file is closed here, not by the GC
+        batches.close()
+
+
+def _read_batches(path: str, spec: DatasetSpec, batch_size: int | None) -> Iterator[tuple[gpd.GeoDataFrame, int]]:
     opts = spec.read
     kwargs: dict = {}
     if opts.layer is not None:
@@ -59,15 +106,33 @@ def _read(path: str, spec: DatasetSpec) -> tuple[gpd.GeoDataFrame, int]:
     elif path.lower().endswith(".json") and opts.csv_lon and opts.csv_lat:
         frame = pd.read_json(path)
         geometry = gpd.points_from_xy(frame[opts.csv_lon], frame[opts.csv_lat])
-        return gpd.GeoDataFrame(frame, geometry=geometry, crs=spec.expected_crs), 0
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Several features with id")
+        yield gpd.GeoDataFrame(frame, geometry=geometry, crs=spec.expected_crs), 0
+        return
+    if batch_size is None:  # the whole file in one batch
         meta, table = pyogrio.read_arrow(path, **kwargs)
+        yield _frame(table, meta.get("geometry_name") or "wkb_geometry", meta.get("crs"))
+        return
+    with pyogrio.open_arrow(path, batch_size=batch_size, use_pyarrow=True, **kwargs) as (meta, reader):
+        geometry_column = meta.get("geometry_name") or "wkb_geometry"
+        crs, empty = meta.get("crs"), True
+        for batch in reader:
+            empty = False
+            yield _frame(pa.Table.from_batches([batch]), geometry_column, crs)
+        if empty:  # a layer without features still has its columns
+            yield _frame(reader.schema.empty_table(), geometry_column, crs)
+
+
+def _frame(table: pa.Table, geometry_column: str, crs) -> tuple[gpd.GeoDataFrame, int]:
     table, repairs = _valid_utf8(table)
-    geometry_column = meta.get("geometry_name") or "wkb_geometry"
     wkb = table.column(geometry_column).to_numpy(zero_copy_only=False)
     frame = table.drop_columns([geometry_column]).to_pandas()
-    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=meta.get("crs")), repairs
+    return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=crs), repairs
+
+
+def read_layer(layer: RawLayer, spec: DatasetSpec) -> gpd.GeoDataFrame:
+    """The whole layer in one frame (for callers that want it whole; the dataflow reads in batches)."""
+    frames = [frame for frame, _ in layer_batches(layer, spec)]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
 def _valid_utf8(table: pa.Table) -> tuple[pa.Table, int]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 import duckdb
 import geopandas as gpd
@@ -14,11 +16,11 @@ import pyarrow as pa
 import shapely
 from pyproj import CRS, Transformer
 
-from hamilton_nodes.read import RawLayer
-from pvdoi.caching import LazyFrameMixin
+from hamilton_nodes.read import BATCH_SIZE, RawLayer, layer_batches
 from pvdoi.errors import SchemaError
 from pvdoi.manifest import ColumnMap, DatasetSpec
 
+STANDARDISE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 WGS84 = CRS.from_epsg(4326)
 EQUAL_AREA = CRS.from_epsg(6933)  # WGS 84 / NSIDC EASE-Grid 2.0 Global: equal-area on the WGS84 ellipsoid
 _TO_EQUAL_AREA = Transformer.from_crs(WGS84, EQUAL_AREA, always_xy=True)
@@ -34,86 +36,182 @@ COUNTS = ("read", "repaired_invalid", "repaired_text", "dropped_empty", "dropped
 
 
 @dataclass
-class StandardisedFeatures(LazyFrameMixin):
-    """The harmonised features of a dataset and the counts of everything that changed on the way."""
+class StandardisedFeatures:
+    """The dataset's harmonised features: its layers and the rules that standardise them, batch by batch.
 
-    frame: gpd.GeoDataFrame
-    counts: dict[str, int]
-    per_file: dict[str, dict[str, int]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    The value is lazy: iterating :meth:`stream` reads, standardises and yields the features in file order
+    (the write node does this, so the dataset is never held whole); ``frame``, ``counts``, ``per_file`` and
+    ``notes`` collect it in memory for callers that want it whole. ``lineage`` (source checksums, manifest
+    entry, reader and standardisation code) is its cache data version.
+    """
+
+    layers: list[RawLayer]
+    spec: DatasetSpec
+    ingested_at: pd.Timestamp
+    lineage: str | None = None
+
+    def stream(self, *, whole_layers: bool = False) -> FeatureStream:
+        """The features as standardised GeoDataFrame batches; counts and notes are complete once it is exhausted."""
+        return FeatureStream(self, whole_layers=whole_layers)
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_collected"}  # the recipe, not its result
+
+    def _collect(self) -> FeatureStream:
+        if "_collected" not in self.__dict__:
+            stream = self.stream()
+            try:
+                frames = list(stream)
+            except BatchesDisagree:
+                stream = self.stream(whole_layers=True)
+                frames = list(stream)
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+            stream.frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84)
+            self.__dict__["_collected"] = stream
+        return self.__dict__["_collected"]
+
+    frame = property(lambda self: self._collect().frame, doc="All features in one GeoDataFrame.")
+    counts = property(lambda self: self._collect().counts, doc="Totals of every count over the files.")
+    per_file = property(lambda self: self._collect().per_file, doc="The counts of each file.")
+    notes = property(lambda self: self._collect().notes, doc="What a researcher should know about the inputs.")
+
+
+class BatchesDisagree(Exception):
+    """A file's batches came out with different column types, which whole-file reading would have unified.
+
+    (An integer column with nulls in some batches only is float in those: its JSON would read ``1.0`` there and
+    ``1`` elsewhere.) The caller starts again reading each file whole, which gives the one answer.
+    """
+
+
+class FeatureStream:
+    """One pass over a dataset's standardised features (see :meth:`StandardisedFeatures.stream`)."""
+
+    def __init__(self, features: StandardisedFeatures, *, whole_layers: bool) -> None:
+        self.features, self.whole_layers = features, whole_layers
+        self.per_file: dict[str, dict[str, int]] = {}
+        self.notes: list[str] = []
+        self.counts: dict[str, int] = {}
+
+    def __iter__(self) -> Iterator[gpd.GeoDataFrame]:
+        spec, empty = self.features.spec, None
+        for layer in self.features.layers:
+            for frame in _standardise_layer(layer, spec, self.features.ingested_at, self, self.whole_layers):
+                if len(frame):
+                    yield frame
+                else:
+                    empty = frame
+        self.counts = {k: sum(c[k] for c in self.per_file.values()) for k in COUNTS}
+        if empty is not None and not self.counts["written"]:
+            yield empty  # nothing to write still has the columns
+        if spec.expected_count is not None and self.counts["read"] != spec.expected_count:
+            self.notes.append(f"manifest expects {spec.expected_count} features, the files hold {self.counts['read']}")
 
 
 def standardised_features(raw_layers: list[RawLayer], dataset_spec: DatasetSpec) -> StandardisedFeatures:
-    """The dataset's features standardised file by file, then stacked on the harmonised columns."""
+    """The dataset's features standardised file by file onto the harmonised columns (computed as streamed)."""
     ingested_at = pd.Timestamp(datetime.now(timezone.utc)).floor("s")
-    frames, per_file, notes = [], {}, []
-    for layer in raw_layers:
-        frame, counts, note = _standardise_layer(layer, dataset_spec, ingested_at)
-        frames.append(frame)
-        per_file[layer.source.name] = counts
-        notes.extend(note)
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84)
-    totals = {k: sum(c[k] for c in per_file.values()) for k in COUNTS}
-    if dataset_spec.expected_count is not None and totals["read"] != dataset_spec.expected_count:
-        notes.append(f"manifest expects {dataset_spec.expected_count} features, the files hold {totals['read']}")
-    return StandardisedFeatures(frame=frame, counts=totals, per_file=per_file, notes=notes)
+    return StandardisedFeatures(raw_layers, dataset_spec, ingested_at, lineage=_lineage(raw_layers, dataset_spec))
 
 
-def _standardise_layer(layer: RawLayer, spec: DatasetSpec, ingested_at: pd.Timestamp):
-    src, gdf = layer.source, layer.frame
+def _lineage(raw_layers: list[RawLayer], spec: DatasetSpec) -> str | None:
+    """A hash of the layers' lineages, the manifest entry and this module's code; None for in-memory frames."""
+    layers = [layer.lineage for layer in raw_layers]
+    if None in layers:
+        return None
+    return hashlib.sha256(repr((layers, spec.model_dump_json(by_alias=True), STANDARDISE_VERSION)).encode()).hexdigest()
+
+
+def _standardise_layer(layer: RawLayer, spec: DatasetSpec, ingested_at: pd.Timestamp, stream: FeatureStream,
+                       whole: bool) -> Iterator[pd.DataFrame]:
+    """One file's features standardised batch by batch as it is read, exact duplicates of earlier rows dropped."""
+    src = layer.source
     counts = dict.fromkeys(COUNTS, 0)
-    counts["read"] = len(gdf)
-    counts["repaired_text"] = layer.text_repairs
-    notes: list[str] = []
-    geoms = _to_wgs84(gdf, spec, src.name, notes)
-    index = np.arange(len(gdf), dtype="int64")
-    attrs = gdf.drop(columns=gdf.geometry.name)
-
-    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    counts["dropped_empty"] = int(empty.sum())
-    keep = ~empty
-    invalid = keep & ~shapely.is_valid(geoms)
-    counts["repaired_invalid"] = int(invalid.sum())
-    if invalid.any():
-        geoms[invalid] = [_repair(g) for g in geoms[invalid]]
-        unrepairable = invalid & (shapely.is_missing(geoms) | shapely.is_empty(geoms))
-        counts["dropped_unrepairable"] = int(unrepairable.sum())
-        keep &= ~unrepairable
-    geoms, attrs, index = geoms[keep], attrs.loc[keep], index[keep]
-    attributes = _json_rows(attrs)
-
-    dup = _duplicated(geoms, attributes)
-    counts["dropped_duplicate"] = int(dup.sum())
-    geoms, attrs, index, attributes = geoms[~dup], attrs.loc[~dup], index[~dup], attributes[~dup]
-    counts["written"] = len(geoms)
+    stream.per_file[src.name] = counts
+    prefix = f"{spec.id}\x1f{src.name}\x1f"
+    crs, offset, seen, signature = None, 0, set(), None
+    for gdf, text_repairs in layer_batches(layer, spec, batch_size=None if whole else BATCH_SIZE):
+        counts["read"] += len(gdf)
+        counts["repaired_text"] += text_repairs
+        crs = crs or _source_crs(gdf, spec, src.name, stream.notes)
+        kept = _standardise_batch(gdf, crs, spec, offset, counts, src.name)
+        offset += len(gdf)
+        attributes, json_kind = _json_rows(kept.pop("attrs"))
+        batch_signature = (kept.pop("dtypes"), json_kind)
+        if signature is not None and batch_signature != signature:
+            raise BatchesDisagree(f"{src.name}: batches differ in column types ({signature} / {batch_signature})")
+        signature = batch_signature
+        new = ~_duplicated(kept.pop("wkb"), attributes, seen)
+        counts["dropped_duplicate"] += int((~new).sum())
+        counts["written"] += int(new.sum())
+        yield _harmonised({key: value[new] for key, value in kept.items()}, attributes[new], spec, src, prefix,
+                          ingested_at)
     assert counts["read"] == counts["written"] + counts["dropped_empty"] + counts["dropped_unrepairable"] + \
         counts["dropped_duplicate"], counts
 
-    centroids = shapely.centroid(geoms)
+
+def _harmonised(kept: dict, attributes: np.ndarray, spec: DatasetSpec, src, prefix: str,
+                ingested_at: pd.Timestamp) -> gpd.GeoDataFrame:
+    """The output columns of one batch's kept rows."""
+    geoms = kept["geometry"]
     out = pd.DataFrame({
-        "feature_uid": [_uid(spec.id, src.name, i) for i in index],
+        "feature_uid": _uids(prefix, kept["index"]),
         "dataset_id": spec.id,
         "doi": spec.doi,
         "source_file": src.name,
         "source_file_checksum": src.origin_checksum,
-        "source_feature_index": index,
-        "unified_id": _mapped(attrs, spec.columns.unified_id, text=True),
+        "source_feature_index": kept["index"],
+        "unified_id": pd.array(kept["unified_id"], dtype="string"),
         "geometry": geoms,
         "geometry_type": pd.Categorical.from_codes(shapely.get_type_id(geoms), list(GEOMETRY_TYPES.values())).astype(str),
-        "area_m2": geodesic_area_m2(geoms),
-        "centroid_lon": shapely.get_x(centroids),
-        "centroid_lat": shapely.get_y(centroids),
-        "source_area_m2": _mapped(attrs, spec.columns.source_area_m2),
-        "capacity_mw": _mapped(attrs, spec.columns.capacity_mw),
-        "install_date": _mapped(attrs, spec.columns.install_date, text=True),
+        "area_m2": kept["area_m2"],
+        "centroid_lon": kept["centroid_lon"],
+        "centroid_lat": kept["centroid_lat"],
+        "source_area_m2": kept["source_area_m2"],
+        "capacity_mw": kept["capacity_mw"],
+        "install_date": pd.array(kept["install_date"], dtype="string"),
         "source_attributes": attributes,
         "ingested_at": ingested_at,
     })
-    return out[OUTPUT_COLUMNS], counts, notes
+    return gpd.GeoDataFrame(out[OUTPUT_COLUMNS], geometry="geometry", crs=WGS84)
 
 
-def _to_wgs84(gdf: gpd.GeoDataFrame, spec: DatasetSpec, name: str, notes: list[str]) -> np.ndarray:
+def _standardise_batch(gdf: gpd.GeoDataFrame, crs: CRS, spec: DatasetSpec, offset: int, counts: dict[str, int],
+                       name: str) -> dict:
+    """The kept rows of one batch: 2D valid WGS84 geometries, their WKB, area, centroid and mapped columns.
+
+    Adds the batch's empties and repairs to ``counts``; duplicates are left to the caller (they span batches).
+    """
+    geoms = _to_wgs84(gdf, crs, spec, name)
+    index = np.arange(offset, offset + len(gdf), dtype="int64")
+    attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).set_axis(index)
+
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    counts["dropped_empty"] += int(empty.sum())
+    keep = ~empty
+    invalid = keep & ~shapely.is_valid(geoms)
+    counts["repaired_invalid"] += int(invalid.sum())
+    if invalid.any():
+        geoms[invalid] = [_repair(g) for g in geoms[invalid]]
+        unrepairable = invalid & (shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        counts["dropped_unrepairable"] += int(unrepairable.sum())
+        keep &= ~unrepairable
+    geoms, attrs, index = geoms[keep], attrs.loc[keep], index[keep]
+    centroids = shapely.centroid(geoms)
+    return {
+        "index": index, "geometry": geoms, "wkb": shapely.to_wkb(geoms), "attrs": attrs,
+        "dtypes": tuple(map(str, attrs.dtypes)),
+        "area_m2": geodesic_area_m2(geoms), "centroid_lon": shapely.get_x(centroids),
+        "centroid_lat": shapely.get_y(centroids),
+        "unified_id": _mapped(attrs, spec.columns.unified_id, text=True).to_numpy(dtype=object),
+        "source_area_m2": _mapped(attrs, spec.columns.source_area_m2).to_numpy(),
+        "capacity_mw": _mapped(attrs, spec.columns.capacity_mw).to_numpy(),
+        "install_date": _mapped(attrs, spec.columns.install_date, text=True).to_numpy(dtype=object),
+    }
+
+
+def _source_crs(gdf: gpd.GeoDataFrame, spec: DatasetSpec, name: str, notes: list[str]) -> CRS:
+    """The file's 2D CRS, or the manifest's when the file has none (noted); neither is an error."""
     crs = gdf.crs
     if crs is None:
         if spec.expected_crs is None:
@@ -122,8 +220,10 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, spec: DatasetSpec, name: str, notes: list[s
         crs = CRS.from_user_input(spec.expected_crs)
         notes.append(f"{name}: no CRS in the file; used the declared {spec.expected_crs}")
     crs = CRS.from_user_input(crs)
-    if len(crs.axis_info) > 2:
-        crs = crs.to_2d()
+    return crs.to_2d() if len(crs.axis_info) > 2 else crs
+
+
+def _to_wgs84(gdf: gpd.GeoDataFrame, crs: CRS, spec: DatasetSpec, name: str) -> np.ndarray:
     geoms = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
     if crs.is_geographic:
         x0, y0, x1, y1 = shapely.total_bounds(geoms)
@@ -156,28 +256,21 @@ def geodesic_area_m2(geoms: np.ndarray) -> np.ndarray:
     return shapely.area(projected)
 
 
-def _duplicated(geoms: np.ndarray, attributes: np.ndarray) -> np.ndarray:
-    """Exact duplicates of an earlier row: the same geometry (WKB) and the same attributes (their JSON text).
+def _duplicated(wkb: np.ndarray, attributes: np.ndarray, seen: set) -> np.ndarray:
+    """Exact duplicates of an earlier row: the same geometry (WKB bytes) and the same attributes (JSON text).
 
-    Compared byte for byte by DuckDB (a window over both columns, in C++), not through hashes.
+    ``seen`` holds the (WKB, JSON) pairs of the earlier rows (of earlier batches too) and gets this batch's: compared
+    by equality, not through hashes; the first copy stays.
     """
-    table = pa.table({"i": pa.array(np.arange(len(geoms), dtype="int64")),
-                      "g": pa.array(shapely.to_wkb(geoms), type=pa.binary()),
-                      "a": pa.array(attributes, type=pa.string())})
-    con = duckdb.connect()
-    try:
-        con.register("rows", table)
-        later = con.execute("SELECT i FROM (SELECT i, row_number() OVER (PARTITION BY g, a ORDER BY i) AS n "
-                            "FROM rows) WHERE n > 1").fetch_arrow_table().column(0).to_numpy()
-    finally:
-        con.close()
-    dup = np.zeros(len(geoms), dtype=bool)
-    dup[later] = True
-    return dup
+    add = seen.add
+    return np.fromiter((key in seen or add(key) for key in zip(wkb.tolist(), attributes.tolist())), dtype=bool,
+                       count=len(wkb))
 
 
-def _uid(dataset_id: str, source_file: str, index: int) -> str:
-    return hashlib.blake2b(f"{dataset_id}\x1f{source_file}\x1f{index}".encode(), digest_size=10).hexdigest()
+def _uids(prefix: str, index: np.ndarray) -> list[str]:
+    """Each row's stable id: a hash of ``dataset_id \\x1f source_file \\x1f`` (the prefix) and its index in the file."""
+    blake2b = hashlib.blake2b
+    return [blake2b(f"{prefix}{i}".encode(), digest_size=10).hexdigest() for i in index.tolist()]
 
 
 def _mapped(attrs: pd.DataFrame, mapping: ColumnMap | None, *, text: bool = False) -> pd.Series:
@@ -190,11 +283,27 @@ def _mapped(attrs: pd.DataFrame, mapping: ColumnMap | None, *, text: bool = Fals
             continue
         values = attrs[column]
         if text:
-            values = values.map(_as_text, na_action="ignore").astype("string")
+            values = _texts(values)
         else:
             values = pd.to_numeric(values, errors="coerce") * mapping.scale
         result = result.fillna(values)
     return result.astype("string" if text else "float64")
+
+
+def _texts(values: pd.Series) -> pd.Series:
+    """``_as_text`` of every non-null value, vectorised where the column's type allows it."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("string")
+    if pd.api.types.is_float_dtype(values.dtype):
+        v = values.to_numpy()
+        whole = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2**53)
+        if whole.all() or not (~whole & ~np.isnan(v)).any():
+            out = pd.Series(pd.NA, index=values.index, dtype="string")
+            out[whole] = v[whole].astype(np.int64).astype(str)
+            return out
+    elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values.astype("string")
+    return values.map(_as_text, na_action="ignore").astype("string")
 
 
 def _as_text(value) -> str:
@@ -205,24 +314,24 @@ def _as_text(value) -> str:
     return str(value)
 
 
-def _json_rows(attrs: pd.DataFrame) -> np.ndarray:
-    """Every original attribute of every row as a JSON object text (NaN as null), one per row.
+def _json_rows(attrs: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Every original attribute of every row as a JSON object text (NaN as null), one per row, and its writer.
 
     DuckDB's ``to_json`` over the Arrow table does this in C++; frames Arrow cannot take (mixed
     Python objects) go through pandas' slower JSON writer.
     """
     if not len(attrs.columns):
-        return np.full(len(attrs), "{}", dtype=object)
+        return np.full(len(attrs), "{}", dtype=object), "none"
     try:
         table = pa.Table.from_pandas(attrs.reset_index(drop=True), preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         text = attrs.reset_index(drop=True).to_json(orient="records", lines=True, date_format="iso",
                                                      force_ascii=False, default_handler=str)
-        return np.array(text.rstrip("\n").split("\n") if len(attrs) else [], dtype=object)
+        return np.array(text.rstrip("\n").split("\n") if len(attrs) else [], dtype=object), "pandas"
     con = duckdb.connect()
     try:
         con.register("attrs", table)
         rows = con.execute("SELECT to_json(attrs)::VARCHAR FROM attrs").fetch_arrow_table().column(0)
     finally:
         con.close()
-    return rows.to_numpy(zero_copy_only=False).astype(object)
+    return rows.to_numpy(zero_copy_only=False).astype(object), "duckdb"

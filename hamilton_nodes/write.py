@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
+import logging
 import os
 import tempfile
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from filelock import FileLock
+from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet encoder (what to_parquet uses)
 
-from hamilton_nodes.standardise import StandardisedFeatures
+from hamilton_nodes.standardise import BatchesDisagree, FeatureStream, StandardisedFeatures
 from pvdoi.errors import StorageError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
 
+log = logging.getLogger("pvdoi.write")
+
 
 def geoparquet_file(standardised_features: StandardisedFeatures, dataset_spec: DatasetSpec, data_dir: str) -> dict:
-    """Path, size and SHA-256 of the dataset's GeoParquet file (zstd, bbox covering column)."""
+    """Path, size, SHA-256, rows and counts of the dataset's GeoParquet file (zstd, bbox covering column)."""
     out_dir = os.path.join(data_dir, "geoparquet")
     os.makedirs(out_dir, exist_ok=True)
     final = os.path.join(out_dir, f"{dataset_spec.id}.parquet")
@@ -26,15 +33,19 @@ def geoparquet_file(standardised_features: StandardisedFeatures, dataset_spec: D
         return _write(standardised_features, final, dataset_spec.id)
 
 
-def _write(standardised_features: StandardisedFeatures, final: str, dataset_id: str) -> dict:
+def _write(features: StandardisedFeatures, final: str, dataset_id: str) -> dict:
     out_dir = os.path.dirname(final)
     for stale in glob.glob(os.path.join(out_dir, f".{dataset_id}.*.parquet.tmp")):
         os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
+    try:
+        stream, table = _encoded(features.stream())
+    except BatchesDisagree as exc:  # rare: read each file whole, as one batch
+        log.info("%s: %s; reading each file whole", dataset_id, exc)
+        stream, table = _encoded(features.stream(whole_layers=True))
     fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
     os.close(fd)
     try:
-        standardised_features.frame.to_parquet(tmp, compression="zstd", index=False, write_covering_bbox=True,
-                                               schema_version="1.1.0")
+        pq.write_table(table, tmp, compression="zstd")
         digest = _sha256(tmp)
         os.replace(tmp, final)
     except OSError as exc:
@@ -44,14 +55,36 @@ def _write(standardised_features: StandardisedFeatures, final: str, dataset_id: 
         if os.path.exists(tmp):
             os.unlink(tmp)
     return {"path": os.path.abspath(final), "sha256": digest, "bytes": os.path.getsize(final),
-            "rows": len(standardised_features.frame)}
+            "rows": table.num_rows, "counts": stream.counts, "per_file": stream.per_file, "notes": stream.notes}
 
 
-def dataset_report(geoparquet_file: dict, standardised_features: StandardisedFeatures, dataset_spec: DatasetSpec,
-                   published_record: tuple[RecordInfo, list[RemoteFile]], downloaded_files: list[LocalFile]) -> dict:
+def _encoded(stream: FeatureStream) -> tuple[FeatureStream, pa.Table]:
+    """The stream's batches as one GeoParquet 1.1 Arrow table, each batch encoded by geopandas as it arrives.
+
+    The same table ``GeoDataFrame.to_parquet`` would write for the whole frame: geopandas' own encoder per batch
+    (WKB, covering bbox, ``geo`` metadata), the batches' bounding boxes and geometry types merged.
+    """
+    tables = [_geopandas_to_arrow(frame, index=False, schema_version="1.1.0", write_covering_bbox=True)
+              for frame in stream]
+    metadata = dict(tables[0].schema.metadata)
+    geo = [json.loads(t.schema.metadata[b"geo"]) for t in tables]
+    merged = geo[0]
+    for column, meta in merged["columns"].items():
+        boxes = [g["columns"][column]["bbox"] for g in geo if g["columns"][column].get("bbox")]
+        if boxes:
+            meta["bbox"] = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                            max(b[3] for b in boxes)]
+        meta["geometry_types"] = sorted({t for g in geo for t in g["columns"][column]["geometry_types"]})
+    metadata[b"geo"] = json.dumps(merged).encode()
+    schema = tables[0].schema.with_metadata(metadata)
+    return stream, pa.concat_tables([t.cast(schema) if t.schema != tables[0].schema else t for t in tables]
+                                    ).replace_schema_metadata(metadata)
+
+
+def dataset_report(geoparquet_file: dict, dataset_spec: DatasetSpec, published_record: tuple[RecordInfo, list[RemoteFile]],
+                   downloaded_files: list[LocalFile]) -> dict:
     """Everything a researcher needs to trust the output: provenance, checksums and every count."""
     info = published_record[0]
-    counts = standardised_features.counts
     return {
         "dataset_id": dataset_spec.id,
         "doi": dataset_spec.doi,
@@ -62,11 +95,11 @@ def dataset_report(geoparquet_file: dict, standardised_features: StandardisedFea
         "record_version": info.version,
         "record_license": info.license,
         "files": [{"name": f.name, "checksum": f.checksum, "size": f.size} for f in downloaded_files],
-        "counts": counts,
-        "per_file": standardised_features.per_file,
+        "counts": geoparquet_file["counts"],
+        "per_file": geoparquet_file["per_file"],
         "expected_count": dataset_spec.expected_count,
-        "notes": standardised_features.notes,
-        "geoparquet": geoparquet_file,
+        "notes": geoparquet_file["notes"],
+        "geoparquet": {k: geoparquet_file[k] for k in ("path", "sha256", "bytes", "rows")},
     }
 
 

@@ -161,10 +161,17 @@ def _fingerprint_local_file(obj, *args, **kwargs) -> str:
     return fingerprinting.hash_value([obj.name, obj.path, obj.size, obj.checksum])
 
 
+def _fingerprint_features(obj, *args, **kwargs) -> str:
+    """Standardised features by their lineage and run time, or by their content when they come from memory."""
+    content = obj.lineage if obj.lineage is not None else _fingerprint_frame(obj.frame)
+    return fingerprinting.hash_value([content, str(obj.ingested_at)])
+
+
 def register_fingerprints() -> None:
     """Register the fast frame fingerprint and a pydantic one with Hamilton (idempotent)."""
     import geopandas as gpd
 
+    from hamilton_nodes.standardise import StandardisedFeatures
     from pvdoi.records import LocalFile
 
     fingerprinting.hash_value.register(pd.DataFrame)(_fingerprint_frame)
@@ -173,6 +180,7 @@ def register_fingerprints() -> None:
     fingerprinting.hash_value.register(BaseModel)(_fingerprint_model)
     fingerprinting.hash_value.register(LocalFile)(_fingerprint_local_file)
     fingerprinting.hash_value.register(LazyFrameMixin)(_fingerprint_lazy)
+    fingerprinting.hash_value.register(StandardisedFeatures)(_fingerprint_features)
 
 
 def prepare_cache(cache_path: str) -> None:
@@ -197,7 +205,7 @@ class LazyFrameMixin:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        if "frame" in state:
+        if state.get("frame") is not None:
             state["_frame_blob"] = pickle.dumps(frame_state(state.pop("frame")), protocol=5)
         return state
 
@@ -215,8 +223,14 @@ class LazyFrameMixin:
 
 
 def _fingerprint_lazy(obj: LazyFrameMixin, *args, **kwargs) -> str:
+    """The record's other fields plus its lineage (what produced the frame) when it has one, else the frame itself.
+
+    A lineage (source checksums, manifest entry, code) versions a frame without hashing millions of rows.
+    """
     rest = {k: v for k, v in obj.__dict__.items() if k not in ("frame", "_frame_blob")}
-    return fingerprinting.hash_value([fingerprinting.hash_value(rest), _fingerprint_frame(obj.frame)])
+    lineage = getattr(obj, "lineage", None)
+    frame = lineage if lineage is not None else _fingerprint_frame(obj.frame)
+    return fingerprinting.hash_value([fingerprinting.hash_value(rest), frame])
 
 
 def frame_state(frame) -> tuple:

@@ -8,9 +8,7 @@ import logging
 import os
 import sqlite3
 import time
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 
 from hamilton import driver
 
@@ -141,18 +139,14 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
     kwargs = {"manifest_path": manifest_path, "data_dir": data_dir, "cache_path": cache_path,
               "enable_caching": enable_caching, "force_download": force_download, "max_mb": max_mb}
     cache_dir = (cache_path or settings.cache_path) if enable_caching else None
-    heavy = datasets_with_work(ids, cache_path=cache_dir, data_dir=data_dir or settings.data_dir,
-                               force_download=force_download)
-    workers = min(max_workers or settings.max_workers, len(heavy))
     if cache_dir:
         prepare_cache(cache_dir)
-    if workers <= 1:  # nothing to spread: no process start-up to pay
-        results = {d: _run_safely(d, kwargs) for d in ids}
-    else:  # GDAL's parsers hold the GIL: datasets with work to do go to separate processes
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {d: pool.submit(_run_safely, d, kwargs) for d in _largest_first(heavy, manifest_path)}
-            light = {d: _run_safely(d, kwargs) for d in ids if d not in futures}  # cache hits, meanwhile
-            results = {d: light[d] if d in light else _outcome(d, futures[d]) for d in ids}
+    # Threads, not processes: GDAL, GEOS, Arrow and DuckDB release the GIL while they work, and one process
+    # holds one copy of the libraries (no start-up to pay, a third of the memory of one process per dataset).
+    with ThreadPoolExecutor(max_workers=max(1, max_workers or settings.max_workers),
+                            thread_name_prefix="pvdoi-dataset") as pool:
+        futures = {d: pool.submit(_run_safely, d, kwargs) for d in largest_first(ids, manifest_path)}
+        results = {d: futures[d].result() for d in ids}
     if enable_caching:
         record_last_run(cache_path or settings.cache_path, results)
     return results
@@ -169,31 +163,7 @@ def _run_safely(dataset_id: str, kwargs: dict) -> dict:
         return {"dataset_id": dataset_id, "status": "failed", "error": str(exc), "error_type": type(exc).__name__}
 
 
-def _outcome(dataset_id: str, future) -> dict:
-    try:
-        return future.result()
-    except BrokenProcessPool as exc:  # the worker died (killed, out of memory): that dataset failed
-        return {"dataset_id": dataset_id, "status": "failed", "error_type": "WorkerDied",
-                "error": f"the worker process running {dataset_id} died: {exc}"}
-
-
-def datasets_with_work(ids: list[str], *, cache_path: str | None, data_dir: str, force_download: bool) -> list[str]:
-    """The datasets worth a worker process: all when forced, else those not probably unchanged."""
-    return [d for d in ids if force_download or not probably_unchanged(d, cache_path, data_dir)]
-
-
-def probably_unchanged(dataset_id: str, cache_path: str | None, data_dir: str) -> bool:
-    """A scheduling guess only (the cache decides what runs): the last run succeeded and its output exists."""
-    if not cache_path:
-        return False
-    from pvdoi.cachetools import last_run
-
-    previous = last_run(cache_path).get(dataset_id) or {}
-    return previous.get("status") == "completed" and os.path.exists(
-        os.path.join(data_dir, "geoparquet", f"{dataset_id}.parquet"))
-
-
-def _largest_first(ids: list[str], manifest_path: str) -> list[str]:
+def largest_first(ids: list[str], manifest_path: str) -> list[str]:
     """Datasets ordered by expected size, so the longest starts first and the others fill the other cores."""
     manifest = load_manifest(manifest_path)
     return sorted(ids, key=lambda d: -(manifest.get(d).expected_count or 0))

@@ -20,6 +20,8 @@ from pvdoi.errors import WarehouseError
 
 log = logging.getLogger("pvdoi.warehouse")
 
+RTREE = "doi_pv_features_geometry_rtree"
+RTREE_DDL = f"CREATE INDEX IF NOT EXISTS {RTREE} ON raw_data.doi_pv_features USING RTREE (geometry);"
 DDL = """
 CREATE SCHEMA IF NOT EXISTS raw_data;
 CREATE TABLE IF NOT EXISTS raw_data.doi_pv_features (
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS raw_data.doi_pv_features (
     ingested_at TIMESTAMP,
     loaded_at TIMESTAMP
 );
-CREATE INDEX IF NOT EXISTS doi_pv_features_geometry_rtree ON raw_data.doi_pv_features USING RTREE (geometry);
+{rtree_ddl}
 CREATE TABLE IF NOT EXISTS raw_data.datasets (
     dataset_id VARCHAR PRIMARY KEY,
     doi VARCHAR,
@@ -61,6 +63,8 @@ CREATE TABLE IF NOT EXISTS raw_data.datasets (
     last_loaded_at TIMESTAMP
 );
 """
+
+DDL = DDL.format(rtree_ddl=RTREE_DDL)
 
 _COLUMNS = ("feature_uid, dataset_id, doi, source_file, source_file_checksum, source_feature_index, unified_id, "
             "geometry, geometry_type, area_m2, centroid_lon, centroid_lat, source_area_m2, capacity_mw, "
@@ -98,8 +102,24 @@ def warehouse(path: str, *, lock_timeout_s: float = 600.0):
             con.close()
 
 
-def load_dataset(con, report: dict) -> dict:
-    """Replace one dataset's rows and catalog entry in a single transaction; skip when the file is unchanged."""
+def load_datasets(con, reports: list[dict]) -> list[dict]:
+    """``load_dataset`` for each report, the R-tree index dropped while rows change and built again after.
+
+    Building the index once over the loaded table is several times faster than keeping it up to date row by
+    row; it is rebuilt even when a load fails (and by ``warehouse`` on the next connection after a crash).
+    """
+    changed = [r for r in reports if _unchanged_rows(con, r) is None]
+    if not changed:
+        return [load_dataset(con, r) for r in reports]
+    con.execute(f"DROP INDEX IF EXISTS raw_data.{RTREE}")
+    try:
+        return [load_dataset(con, r) for r in reports]
+    finally:
+        con.execute(RTREE_DDL)
+
+
+def _unchanged_rows(con, report: dict) -> int | None:
+    """The dataset's row count when the warehouse already holds exactly this GeoParquet file, else None."""
     dataset_id, parquet = report["dataset_id"], report["geoparquet"]
     previous = con.execute("SELECT geoparquet_sha256 FROM raw_data.datasets WHERE dataset_id = ?",
                            [dataset_id]).fetchone()
@@ -107,7 +127,16 @@ def load_dataset(con, report: dict) -> dict:
         rows = con.execute("SELECT count(*) FROM raw_data.doi_pv_features WHERE dataset_id = ?",
                            [dataset_id]).fetchone()[0]
         if rows == parquet["rows"]:
-            return {"dataset_id": dataset_id, "rows": rows, "loaded": False}
+            return rows
+    return None
+
+
+def load_dataset(con, report: dict) -> dict:
+    """Replace one dataset's rows and catalog entry in a single transaction; skip when the file is unchanged."""
+    dataset_id, parquet = report["dataset_id"], report["geoparquet"]
+    rows = _unchanged_rows(con, report)
+    if rows is not None:
+        return {"dataset_id": dataset_id, "rows": rows, "loaded": False}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     counts = report["counts"]
     con.execute("BEGIN TRANSACTION")

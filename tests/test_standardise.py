@@ -85,13 +85,13 @@ def test_missing_crs_uses_declared_and_fails_without_one():
     out = standardised_features([_layer(frame)], _spec(expected_crs="EPSG:4326"))
     assert out.counts["written"] == 1 and "no CRS in the file" in out.notes[0]
     with pytest.raises(SchemaError, match=r"dataset 'toy', file 'toy.geojson'.*no CRS and the manifest declares none"):
-        standardised_features([_layer(frame)], _spec())
+        standardised_features([_layer(frame)], _spec()).frame  # the features are standardised as they are read
 
 
 def test_projected_metres_declared_as_wgs84_is_an_error():
     frame = gpd.GeoDataFrame({"pid": [1]}, geometry=[shapely.box(500000, 5700000, 500010, 5700010)], crs="EPSG:4326")
     with pytest.raises(SchemaError, match=r"file 'toy.geojson'.*impossible for the geographic CRS"):
-        standardised_features([_layer(frame)], _spec())
+        standardised_features([_layer(frame)], _spec()).frame
 
 
 def test_projected_crs_is_reprojected_and_z_dropped():
@@ -121,7 +121,10 @@ def test_duplicates_are_exact_and_the_first_copy_stays():
     from hamilton_nodes.standardise import _duplicated
 
     a, b = shapely.box(0, 0, 1, 1), shapely.box(0, 0, 1, 2)
-    geoms = np.array([a, a, b, a, a, shapely.Point(0, 0)], dtype=object)
+    wkb = shapely.to_wkb(np.array([a, a, b, a, a, shapely.Point(0, 0)], dtype=object))
     attrs = np.array(['{"k":1}', '{"k":2}', '{"k":1}', '{"k":1}', '{"k":1}', '{"k":1}'], dtype=object)
-    assert _duplicated(geoms, attrs).tolist() == [False, False, False, True, True, False]
-    assert _duplicated(geoms[:0], attrs[:0]).tolist() == []
+    assert _duplicated(wkb, attrs, set()).tolist() == [False, False, False, True, True, False]
+    assert _duplicated(wkb[:0], attrs[:0], set()).tolist() == []
+    seen: set = set()  # batches of one file share what was seen: a copy in a later batch is a duplicate too
+    assert _duplicated(wkb[:2], attrs[:2], seen).tolist() == [False, False]
+    assert _duplicated(wkb[2:], attrs[2:], seen).tolist() == [False, True, True, False]
