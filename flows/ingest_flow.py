@@ -91,23 +91,30 @@ def pv_doi_ingest(
             logger.error("%s failed: %s", dataset_id, value)
         update_progress_artifact(progress_id, progress=100.0 * len(results) / len(ids))
 
+    # Each dataset is loaded as soon as it is ingested, while the others still run (the warehouse has one writer:
+    # this thread); the datasets that finished during a load are loaded together next.
     by_future = dict(zip(futures, order))
+    load_failure: str | None = None
     for future in as_completed(futures):
-        record(by_future[future], future.result(raise_on_failure=False))
+        finished = [f for f in futures if by_future[f] not in results and (f is future or f.wrapped_future.done())]
+        for f in finished:
+            record(by_future[f], f.result(raise_on_failure=False))
+        ingested = [results[by_future[f]] for f in finished if results[by_future[f]]["status"] == "completed"]
+        if ingested and load_failure is None:
+            try:
+                load_warehouse(ingested, database_path)
+            except Exception as exc:  # the per-dataset results are still published below
+                load_failure = f"warehouse load ({type(exc).__name__}: {exc})"
     results = {d: results[d] for d in ids}
     if use_cache:
-        record_last_run(cache_path, results)  # for `pvdoi cache` and the next run's light/heavy guess
+        record_last_run(cache_path, results)  # for `pvdoi cache`
 
     succeeded = [r for r in results.values() if r["status"] == "completed"]
     failures = [f"{d} ({r['error_type']}: {r['error']})" for d, r in results.items() if r["status"] != "completed"]
-    if succeeded:
-        try:
-            load_warehouse(succeeded, database_path)
-        except Exception as exc:  # the per-dataset results are still published below
-            failures.append(f"warehouse load ({type(exc).__name__}: {exc})")
-        else:
-            if run_dbt:
-                _enrich_and_build(database_path, data_dir, cache_path, use_cache, overture, failures)
+    if load_failure:
+        failures.append(load_failure)
+    elif succeeded and run_dbt:
+        _enrich_and_build(database_path, data_dir, cache_path, use_cache, overture, failures)
     failed_datasets = sum(r["status"] != "completed" for r in results.values())
     message = None
     if failures:
