@@ -90,7 +90,7 @@ class Bench:
         return ["--data-dir", str(base / "data"), "--cache-path", str(base / "cache")]
 
 
-def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float]) -> dict:
+def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, with_dbt: bool = True) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = out_dir / f"corpus-{scale:g}"
     results: dict = {"scale": scale, "repeat": repeat, "rows": {}}
@@ -117,7 +117,7 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float]) -> di
             d = bench.dirs("run")
             bench.once("run_cold_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
             bench.once("run_unchanged_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
-        for _ in range(repeat):
+        for _ in range(repeat if with_dbt else 0):
             # Overture is fetched from S3 on the internet: not here (tests/test_overture.py covers it on loopback)
             bench.once("run_cold_with_dbt", PVDOI + ["run", "--all", "--no-overture", *bench.dirs("run_dbt")])
         results["rows"] = bench.rows
@@ -149,9 +149,10 @@ def main() -> None:
     parser.add_argument("--scales", default="0.25,0.5", help="extra scales for the cold-ingest scaling rows")
     parser.add_argument("--out", default="benchmarks/out")
     parser.add_argument("--report", default="BENCHMARKS.md")
+    parser.add_argument("--skip-dbt", action="store_true", help="leave out the cold run with dbt build (quick look)")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",") if s]
-    results = run_all(args.scale, args.repeat, Path(args.out), scales)
+    results = run_all(args.scale, args.repeat, Path(args.out), scales, with_dbt=not args.skip_dbt)
     (Path(args.out) / "results.json").write_text(json.dumps(results, indent=1, default=str))
     from benchmarks.report import write_report
 

@@ -20,6 +20,7 @@ from pvdoi.manifest import DatasetSpec
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
 
 log = logging.getLogger("pvdoi.write")
+ROW_GROUP_SIZE = 65_536  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
 
 
 def geoparquet_file(standardised_features: StandardisedFeatures, dataset_spec: DatasetSpec, data_dir: str) -> dict:
@@ -38,14 +39,14 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str) -> dict:
     for stale in glob.glob(os.path.join(out_dir, f".{dataset_id}.*.parquet.tmp")):
         os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
     try:
-        stream, table = _encoded(features.stream())
+        stream, table = _encoded(features, whole_layers=False)
     except BatchesDisagree as exc:  # rare: read each file whole, as one batch
         log.info("%s: %s; reading each file whole", dataset_id, exc)
-        stream, table = _encoded(features.stream(whole_layers=True))
+        stream, table = _encoded(features, whole_layers=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_SIZE)
         digest = _sha256(tmp)
         os.replace(tmp, final)
     except OSError as exc:
@@ -58,14 +59,14 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str) -> dict:
             "rows": table.num_rows, "counts": stream.counts, "per_file": stream.per_file, "notes": stream.notes}
 
 
-def _encoded(stream: FeatureStream) -> tuple[FeatureStream, pa.Table]:
-    """The stream's batches as one GeoParquet 1.1 Arrow table, each batch encoded by geopandas as it arrives.
+def _encoded(features: StandardisedFeatures, *, whole_layers: bool) -> tuple[FeatureStream, pa.Table]:
+    """The features as one GeoParquet 1.1 Arrow table, each batch encoded by geopandas where it is made.
 
     The same table ``GeoDataFrame.to_parquet`` would write for the whole frame: geopandas' own encoder per batch
     (WKB, covering bbox, ``geo`` metadata), the batches' bounding boxes and geometry types merged.
     """
-    tables = [_geopandas_to_arrow(frame, index=False, schema_version="1.1.0", write_covering_bbox=True)
-              for frame in stream]
+    stream = features.stream(whole_layers=whole_layers, each=_geoparquet_table)
+    tables = list(stream)
     metadata = dict(tables[0].schema.metadata)
     geo = [json.loads(t.schema.metadata[b"geo"]) for t in tables]
     merged = geo[0]
@@ -79,6 +80,10 @@ def _encoded(stream: FeatureStream) -> tuple[FeatureStream, pa.Table]:
     schema = tables[0].schema.with_metadata(metadata)
     return stream, pa.concat_tables([t.cast(schema) if t.schema != tables[0].schema else t for t in tables]
                                     ).replace_schema_metadata(metadata)
+
+
+def _geoparquet_table(frame) -> pa.Table:
+    return _geopandas_to_arrow(frame, index=False, schema_version="1.1.0", write_covering_bbox=True)
 
 
 def dataset_report(geoparquet_file: dict, dataset_spec: DatasetSpec, published_record: tuple[RecordInfo, list[RemoteFile]],

@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 
 from pvdoi.duckdb_ext import connect
 from pvdoi.errors import WarehouseError
+from pvdoi.settings import get_settings
 
 log = logging.getLogger("pvdoi.warehouse")
 
@@ -108,6 +109,9 @@ def load_datasets(con, reports: list[dict]) -> list[dict]:
     Building the index once over the loaded table is several times faster than keeping it up to date row by
     row; it is rebuilt even when a load fails (and by ``warehouse`` on the next connection after a crash).
     """
+    # a bounded buffer pool (DuckDB spills to <database>.tmp beyond it): the load streams from GeoParquet, and
+    # DuckDB's default (80 % of RAM) held hundreds of MB of freshly written blocks for nothing
+    con.execute(f"SET memory_limit = '{get_settings().warehouse_memory_limit}'")
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if not changed:
         return [load_dataset(con, r) for r in reports]

@@ -54,9 +54,9 @@ def _record_stream_modes(monkeypatch) -> list[bool]:
     calls: list[bool] = []
     real = standardise.FeatureStream.__init__
 
-    def init(self, features, *, whole_layers):
+    def init(self, features, *, whole_layers, **kwargs):
         calls.append(whole_layers)
-        real(self, features, whole_layers=whole_layers)
+        real(self, features, whole_layers=whole_layers, **kwargs)
 
     monkeypatch.setattr(standardise.FeatureStream, "__init__", init)
     return calls
