@@ -48,11 +48,14 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
     failed = [d for d, r in reports.items() if r.get("status") != "completed"]
     product_peak = max(peak[k] for k in peak if not k.startswith("baseline") and k != "run_cold_with_dbt")
     dlt_fps = features / wall["baseline_dlt"]
+    delivered_fps = results.get("baseline_features", {}).get("baseline_dlt", features) / wall["baseline_dlt"]
     checks = [
         ("ingest cold ≤ 0.8 × pyogrio baseline", wall["ingest_cold"] / base, 0.8),
         ("run --no-dbt cold ≤ 1.25 × pyogrio baseline", wall["run_cold_no_dbt"] / base, 1.25),
-        ("throughput ≥ 2.5 × dlt path (ratio shown as dlt/product fps, ≤ 0.4)",
+        ("throughput ≥ 2.5 × dlt path, features it was given per s (ratio shown as dlt/product fps, ≤ 0.4)",
          dlt_fps / (features / wall["ingest_cold"]), 0.4),
+        ("throughput ≥ 2.5 × dlt path, features it delivered per s (ratio shown as dlt/product fps, ≤ 0.4)",
+         delivered_fps / (features / wall["ingest_cold"]), 0.4),
         ("unchanged ingest ≤ 10 % of cold", wall["ingest_unchanged"] / wall["ingest_cold"], 0.10),
         ("unchanged run ≤ 25 % of cold", wall["run_unchanged_no_dbt"] / wall["run_cold_no_dbt"], 0.25),
         (f"one changed dataset ≤ its share ({share:.0%}) of cold + 10 % (as a fraction of cold)",
@@ -71,24 +74,24 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
               for name, value, limit in checks]
     delivered = results.get("baseline_features", {}).get("baseline_dlt", features)
     own = durations.get(changed, 0)
-    lines += ["", "Notes on two targets:", "",
-              f"- The dlt path's features/s count the features it was given; it delivered "
+    lines += ["", "Notes:", "",
+              f"- Throughput: the dlt path was given {features:,} features and delivered "
               f"{delivered:,} of them"
               + (f" ({delivered / wall['baseline_dlt']:,.0f} delivered/s; the product's "
                  f"{features / wall['ingest_cold']:,.0f}/s is "
                  f"{(features / wall['ingest_cold']) / (delivered / wall['baseline_dlt']):.2f}× that)."
                  if delivered < features else "."),
               f"- \"Its share\" is its seconds over the sum of all datasets' seconds; datasets run side by side, so "
-              f"the changed dataset's own cold time ({own:.1f} s in its process) is the floor for its re-run "
-              f"({wall['ingest_one_changed']:.1f} s, process start-up included)."]
+              f"the changed dataset's own cold time ({own:.1f} s in its thread, sharing the cores) bounds its re-run "
+              f"({wall['ingest_one_changed']:.1f} s, start-up included)."]
     lines += ["", "## Data lost", "",
               f"- product: {len(failed)} datasets failed, {written:,} of {features:,} source features read "
               f"(every drop is counted in the per-dataset report).",
               f"- dlt path: {results['baseline_lost'].get('baseline_dlt') or 'nothing lost'}",
               f"- pyogrio baseline: {results['baseline_lost'].get('baseline_pyogrio') or 'nothing lost'}"]
     if reports:
-        lines += ["", "## Per dataset (first cold `pvdoi ingest --all`; datasets run side by side on 2 processes)", "",
-                  "| dataset | read | written | dropped | seconds in its process |", "|---|---:|---:|---:|---:|"]
+        lines += ["", "## Per dataset (first cold `pvdoi ingest --all`; datasets side by side in 2 threads)", "",
+                  "| dataset | read | written | dropped | seconds in its thread |", "|---|---:|---:|---:|---:|"]
         for d, r in sorted(reports.items(), key=lambda kv: -kv[1].get("duration_s", 0)):
             c = r.get("counts", {})
             lines.append(f"| {d} | {c.get('read', 0):,} | {c.get('written', 0):,} | "

@@ -1,6 +1,7 @@
 """Benchmark the product against raw-conversion baselines, side by side in one run; write BENCHMARKS.md.
 
-``python -m benchmarks.run --scale 1.0 --repeat 3`` (about 20 minutes at scale 1.0 on 2 cores).
+``python -m benchmarks.run --scale 1.0 --repeat 3`` (20 to 40 minutes at scale 1.0 on 2 cores; ``--skip-dbt
+--repeat 1 --scales ""`` for a five-minute look).
 Every measurement is a separate process timed by wall clock, with the peak RSS of its whole process
 tree sampled every 50 ms; the local repository server runs in this process (it stands for the
 network). Ratios are to the single-process pyogrio read+write baseline of the same run.
