@@ -1,4 +1,4 @@
-"""Stage 5: one harmonised GeoDataFrame in EPSG:4326 with valid 2D geometries, areas and provenance."""
+"""Stage 5: the harmonised features in EPSG:4326 (valid 2D geometries, areas, provenance), standardised batch by batch."""
 
 from __future__ import annotations
 
