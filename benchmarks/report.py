@@ -92,6 +92,12 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
               f"(every drop is counted in the per-dataset report).",
               f"- dlt path: {results['baseline_lost'].get('baseline_dlt') or 'nothing lost'}",
               f"- pyogrio baseline: {results['baseline_lost'].get('baseline_pyogrio') or 'nothing lost'}"]
+    versus = results.get("outputs_vs_reference")
+    if versus:
+        same = sum(v == "same" for v in versus.values())
+        lines += [f"- outputs of the first cold ingest against those of the code before the speed-ups "
+                  f"(`benchmarks/reference_digests.json`): {same} of {len(versus)} datasets identical"
+                  + ("" if same == len(versus) else f" ({versus})")]
     if reports:
         lines += ["", "## Per dataset (first cold `pvdoi ingest --all`; datasets side by side in 2 threads)", "",
                   "| dataset | read | written | dropped | seconds in its thread |", "|---|---:|---:|---:|---:|"]

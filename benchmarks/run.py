@@ -107,6 +107,7 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
             d = bench.dirs("ingest")
             cold = bench.once("ingest_cold", PVDOI + ["ingest", "--all", "--json", *d])
             results.setdefault("ingest_reports", json.loads(cold["stdout"][cold["stdout"].index("{"):]))
+            results.setdefault("outputs_vs_reference", _against_reference(d[1], scale))
             bench.once("ingest_unchanged", PVDOI + ["ingest", "--all", "--json", *d])
         for i in range(repeat):
             dataset, name = CHANGED
@@ -160,6 +161,17 @@ def main() -> None:
     command = " ".join(["python -m benchmarks.run", *sys.argv[1:]])
     write_report(results, Path(args.report), command=command, machine=_machine())
     print(f"wrote {args.report}")
+
+
+def _against_reference(data_dir: str, scale: float) -> dict[str, str]:
+    """Per dataset, whether the cold run's output equals the one the code before the speed-ups wrote."""
+    from benchmarks.digest import digests
+
+    reference = json.loads((PROJECT_ROOT / "benchmarks" / "reference_digests.json").read_text())["scales"]
+    expected = reference.get(f"{scale:.1f}") or reference.get(f"{scale:g}")
+    if not expected:
+        return {}
+    return {d: ("same" if digest == expected.get(d) else "DIFFERENT") for d, digest in digests(data_dir).items()}
 
 
 def _machine() -> str:
