@@ -22,6 +22,7 @@ from pvdoi.settings import get_settings
 log = logging.getLogger("pvdoi.warehouse")
 
 RTREE = "doi_pv_features_geometry_rtree"
+REBUILD_INDEX_ROWS = 50_000  # loads of more rows drop the R-tree and build it again after
 RTREE_DDL = f"CREATE INDEX IF NOT EXISTS {RTREE} ON raw_data.doi_pv_features USING RTREE (geometry);"
 DDL = """
 CREATE SCHEMA IF NOT EXISTS raw_data;
@@ -104,16 +105,17 @@ def warehouse(path: str, *, lock_timeout_s: float = 600.0):
 
 
 def load_datasets(con, reports: list[dict]) -> list[dict]:
-    """``load_dataset`` for each report, the R-tree index dropped while rows change and built again after.
+    """``load_dataset`` for each report; for large loads the R-tree index is dropped and built again after.
 
     Building the index once over the loaded table is several times faster than keeping it up to date row by
-    row; it is rebuilt even when a load fails (and by ``warehouse`` on the next connection after a crash).
+    row, and slower than inserting a few thousand rows into it; it is rebuilt even when a load fails (and by
+    ``warehouse`` on the next connection after a crash).
     """
     # a bounded buffer pool (DuckDB spills to <database>.tmp beyond it): the load streams from GeoParquet, and
     # DuckDB's default (80 % of RAM) held hundreds of MB of freshly written blocks for nothing
     con.execute(f"SET memory_limit = '{get_settings().warehouse_memory_limit}'")
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
-    if not changed:
+    if sum(r["geoparquet"]["rows"] for r in changed) < REBUILD_INDEX_ROWS:  # a few rows: kept up to date instead
         return [load_dataset(con, r) for r in reports]
     con.execute(f"DROP INDEX IF EXISTS raw_data.{RTREE}")
     try:

@@ -1,0 +1,36 @@
+"""The warehouse load: rows and catalog per dataset, the R-tree index there after every kind of load."""
+
+from __future__ import annotations
+
+import pytest
+
+import pvdoi.warehouse as w
+from pvdoi.pipeline import run_dataset
+
+INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
+
+
+def _indexes(con) -> list[str]:
+    return [r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'doi_pv_features'"
+                                      ).fetchall()]
+
+
+@pytest.mark.parametrize("rebuild_from_rows", [0, 10**9], ids=["index-rebuilt", "index-kept-up-to-date"])
+def test_load_datasets_keeps_the_rtree_and_skips_unchanged_files(repo, workdir, monkeypatch, rebuild_from_rows):
+    monkeypatch.setattr(w, "REBUILD_INDEX_ROWS", rebuild_from_rows)
+    reports = [run_dataset(INDIA), run_dataset(CHINA)]
+    db = str(workdir / "warehouse.duckdb")
+    with w.warehouse(db) as con:
+        first = w.load_datasets(con, reports[:1])
+        second = w.load_datasets(con, reports)
+        assert [r["loaded"] for r in first] == [True] and [r["loaded"] for r in second] == [False, True]
+        assert dict(con.execute("SELECT dataset_id, count(*) FROM raw_data.doi_pv_features GROUP BY 1").fetchall()) \
+            == {INDIA: 1363, CHINA: reports[1]["geoparquet"]["rows"]}
+        assert _indexes(con) == [w.RTREE]
+        # a spatial filter (what the index serves) finds a farm from a point inside it
+        uid, x, y = con.execute("SELECT feature_uid, ST_X(ST_PointOnSurface(geometry)), "
+                                "ST_Y(ST_PointOnSurface(geometry)) FROM raw_data.doi_pv_features "
+                                "WHERE dataset_id = ? ORDER BY feature_uid LIMIT 1", [INDIA]).fetchone()
+        hits = con.execute("SELECT feature_uid FROM raw_data.doi_pv_features WHERE ST_Intersects(geometry, "
+                           "ST_MakeEnvelope(? - 1e-9, ? - 1e-9, ? + 1e-9, ? + 1e-9))", [x, y, x, y]).fetchall()
+        assert (uid,) in hits
