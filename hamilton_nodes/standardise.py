@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from hamilton_nodes.read import BATCH_SIZE, RawLayer, layer_batches
 from pvdoi.errors import SchemaError
 from pvdoi.manifest import ColumnMap, DatasetSpec
 
+log = logging.getLogger("pvdoi.standardise")
 LAYER_THREADS = max(1, min(2, os.cpu_count() or 1))  # files of one dataset standardised side by side
 STANDARDISE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 WGS84 = CRS.from_epsg(4326)
@@ -63,14 +65,20 @@ class StandardisedFeatures:
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_collected"}  # the recipe, not its result
 
+    def drained(self, *, each: Callable | None = None) -> tuple[FeatureStream, list]:
+        """One full pass: the stream (counts, notes) and everything it yielded; batched, or read whole when a file's
+        batches disagree on a column's type (see :class:`BatchesDisagree`)."""
+        stream = self.stream(each=each)
+        try:
+            return stream, list(stream)
+        except BatchesDisagree as exc:  # rare: read each file whole, as one batch
+            log.info("%s: %s; reading each file whole", self.spec.id, exc)
+            stream = self.stream(whole_layers=True, each=each)
+            return stream, list(stream)
+
     def _collect(self) -> FeatureStream:
         if "_collected" not in self.__dict__:
-            stream = self.stream()
-            try:
-                frames = list(stream)
-            except BatchesDisagree:
-                stream = self.stream(whole_layers=True)
-                frames = list(stream)
+            stream, frames = self.drained()
             frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
             stream.frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84)
             self.__dict__["_collected"] = stream

@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import logging
 import os
 import tempfile
 
@@ -14,12 +13,11 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet encoder (what to_parquet uses)
 
-from hamilton_nodes.standardise import BatchesDisagree, FeatureStream, StandardisedFeatures
+from hamilton_nodes.standardise import FeatureStream, StandardisedFeatures
 from pvdoi.errors import StorageError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
 
-log = logging.getLogger("pvdoi.write")
 ROW_GROUP_SIZE = 65_536  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
 
 
@@ -38,11 +36,7 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str) -> dict:
     out_dir = os.path.dirname(final)
     for stale in glob.glob(os.path.join(out_dir, f".{dataset_id}.*.parquet.tmp")):
         os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
-    try:
-        stream, table = _encoded(features, whole_layers=False)
-    except BatchesDisagree as exc:  # rare: read each file whole, as one batch
-        log.info("%s: %s; reading each file whole", dataset_id, exc)
-        stream, table = _encoded(features, whole_layers=True)
+    stream, table = _encoded(features)
     fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
     os.close(fd)
     try:
@@ -59,14 +53,13 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str) -> dict:
             "rows": table.num_rows, "counts": stream.counts, "per_file": stream.per_file, "notes": stream.notes}
 
 
-def _encoded(features: StandardisedFeatures, *, whole_layers: bool) -> tuple[FeatureStream, pa.Table]:
+def _encoded(features: StandardisedFeatures) -> tuple[FeatureStream, pa.Table]:
     """The features as one GeoParquet 1.1 Arrow table, each batch encoded by geopandas where it is made.
 
     The same table ``GeoDataFrame.to_parquet`` would write for the whole frame: geopandas' own encoder per batch
     (WKB, covering bbox, ``geo`` metadata), the batches' bounding boxes and geometry types merged.
     """
-    stream = features.stream(whole_layers=whole_layers, each=_geoparquet_table)
-    tables = list(stream)
+    stream, tables = features.drained(each=_geoparquet_table)
     metadata = dict(tables[0].schema.metadata)
     geo = [json.loads(t.schema.metadata[b"geo"]) for t in tables]
     merged = geo[0]
