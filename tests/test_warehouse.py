@@ -34,3 +34,22 @@ def test_load_datasets_keeps_the_rtree_and_skips_unchanged_files(repo, workdir, 
         hits = con.execute("SELECT feature_uid FROM raw_data.doi_pv_features WHERE ST_Intersects(geometry, "
                            "ST_MakeEnvelope(? - 1e-9, ? - 1e-9, ? + 1e-9, ? + 1e-9))", [x, y, x, y]).fetchall()
         assert (uid,) in hits
+
+
+def test_checkpoint_vacuums_only_after_a_load_replaced_rows(repo, workdir):
+    """A first load appends (nothing to reclaim: the close's checkpoint skips the vacuum that would rewrite every
+    appended row group); replacing a dataset's rows leaves deleted rows, and then the vacuum runs."""
+    report = run_dataset(INDIA)
+    db = str(workdir / "warehouse.duckdb")
+
+    def vacuum_tasks(con) -> int:
+        return con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()[0]
+
+    with w.warehouse(db) as con:
+        assert w.load_datasets(con, [report])[0]["deleted"] == 0
+        assert vacuum_tasks(con) == 0
+    changed = {**report, "geoparquet": {**report["geoparquet"], "sha256": "another file"}}
+    with w.warehouse(db) as con:
+        assert w.load_datasets(con, [changed])[0]["deleted"] == 1363
+        assert vacuum_tasks(con) > 0
+        assert con.execute("SELECT count(*) FROM raw_data.doi_pv_features").fetchone()[0] == 1363
