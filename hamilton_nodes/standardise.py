@@ -272,7 +272,10 @@ def _source_crs(gdf: gpd.GeoDataFrame, spec: DatasetSpec, name: str, notes: list
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, crs: CRS, spec: DatasetSpec, name: str) -> np.ndarray:
-    geoms = shapely.force_2d(np.asarray(gdf.geometry.array, dtype=object))
+    geoms = np.array(gdf.geometry.array, dtype=object)  # a copy: repairs replace its items
+    extra = shapely.has_z(geoms) | shapely.has_m(geoms)
+    if extra.any():  # only those: force_2d copies every geometry it is given
+        geoms[extra] = shapely.force_2d(geoms[extra])
     if crs.is_geographic:
         x0, y0, x1, y1 = shapely.total_bounds(geoms)
         if np.isfinite(x0) and (x0 < -180.5 or x1 > 360.5 or y0 < -90.5 or y1 > 90.5):
