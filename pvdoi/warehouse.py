@@ -135,7 +135,7 @@ def _vacuum_only_after_deletes(con, results: list[dict]) -> None:
     for nothing to reclaim. With no deleted rows it is switched off for this connection's checkpoint; a
     later replacement vacuums as usual.
     """
-    if any(r.get("deleted") for r in results):
+    if any(r["deleted"] for r in results):
         con.execute("RESET max_vacuum_tasks")
     else:
         con.execute("SET max_vacuum_tasks = 0")
