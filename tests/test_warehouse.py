@@ -53,3 +53,30 @@ def test_checkpoint_vacuums_only_after_a_load_replaced_rows(repo, workdir):
         assert w.load_datasets(con, [changed])[0]["deleted"] == 1363
         assert vacuum_tasks(con) > 0
         assert con.execute("SELECT count(*) FROM raw_data.doi_pv_features").fetchone()[0] == 1363
+
+
+def test_connect_installs_spatial_from_its_wheel_when_duckdb_has_none(tmp_path):
+    """A machine whose DuckDB extension directory is empty (a fresh HOME) gets spatial from the wheel, offline,
+    on read-write and read-only connections alike."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import glob, os, sys
+from pvdoi.duckdb_ext import connect
+db = sys.argv[1]
+con = connect(db)
+con.execute("CREATE TABLE t AS SELECT ST_Point(1, 2) AS g")
+con.close()
+installed = glob.glob(os.path.join(os.environ["HOME"], ".duckdb", "extensions", "*", "*", "spatial.duckdb_extension"))
+assert len(installed) == 1, installed
+os.unlink(installed[0])  # gone again: the read-only connection installs it too
+print(connect(db, read_only=True).execute("SELECT ST_AsText(g) FROM t").fetchone()[0])
+"""
+    home = tmp_path / "home"
+    home.mkdir()
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "w.duckdb")], capture_output=True, text=True,
+                         env={**os.environ, "HOME": str(home)}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "POINT (1 2)"
