@@ -106,19 +106,27 @@ class FeatureStream:
         self._empty: gpd.GeoDataFrame | None = None
         self.per_file: dict[str, dict[str, int]] = {}
         self.notes: list[str] = []
+        self.layer_notes: dict[str, list[str]] = {}
         self.counts: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[gpd.GeoDataFrame]:
         spec, layers = self.features.spec, self.features.layers
         notes: list[list[str]] = [[] for _ in layers]
         yield from self._frames(notes)
+        self.layer_notes = {layer.source.name: layer_notes for layer, layer_notes in zip(layers, notes)}
         self.notes = [note for layer_notes in notes for note in layer_notes]  # in file order
         self.per_file = {layer.source.name: self.per_file[layer.source.name] for layer in layers}
         self.counts = {k: sum(c[k] for c in self.per_file.values()) for k in COUNTS}
         if self._empty is not None and not self.counts["written"]:
             yield self.each(self._empty)  # nothing to write still has the columns
-        if spec.expected_count is not None and self.counts["read"] != spec.expected_count:
-            self.notes.append(f"manifest expects {spec.expected_count} features, the files hold {self.counts['read']}")
+        self.notes += self.count_notes(spec, self.counts["read"])
+
+    @staticmethod
+    def count_notes(spec: DatasetSpec, read: int) -> list[str]:
+        """The note when the files hold another number of features than the manifest expects."""
+        if spec.expected_count is not None and read != spec.expected_count:
+            return [f"manifest expects {spec.expected_count} features, the files hold {read}"]
+        return []
 
     def _frames(self, notes: list[list[str]]) -> Iterator[gpd.GeoDataFrame]:
         """Every file's frames in file order; with several files, the largest is streamed here while a second

@@ -51,7 +51,7 @@ def run_dataset(dataset_id: str, *, settings: Settings | None = None, manifest_p
     inputs = {
         "manifest_path": manifest_path or settings.manifest_path, "dataset_id": dataset_id, "data_dir": data_dir,
         "max_mb": float(max_mb if max_mb is not None else settings.max_mb), "force_download": force_download,
-        "settings": settings,
+        "settings": settings, "reuse_unchanged_files": enable_caching,  # --no-cache: every file read again
     }
     output = os.path.join(data_dir, "geoparquet", f"{dataset_id}.parquet")
     recompute = [] if os.path.exists(output) else [OUTPUT_NODE]

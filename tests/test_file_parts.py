@@ -1,0 +1,105 @@
+"""A new version of one file of a dataset: the other files' rows come from the previous GeoParquet, unchanged."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import hamilton_nodes.standardise as standardise
+from benchmarks.digest import digest
+from pvdoi.pipeline import run_dataset
+
+DATASET = "global_pv_inventory_sent2_spot_2021"  # four polygon files in one record
+CHANGED = "cv_polygons.geojson"
+OTHERS = ["predicted_polygons.geojson", "test_polygons.geojson", "trn_polygons.geojson"]
+REPORTED = ("counts", "per_file", "notes")
+
+
+@pytest.fixture()
+def files_read(monkeypatch) -> list[str]:
+    """The source files read and standardised from now on."""
+    read: list[str] = []
+    real = standardise.layer_batches
+
+    def recording(layer, *args, **kwargs):
+        read.append(layer.source.name)
+        return real(layer, *args, **kwargs)
+
+    monkeypatch.setattr(standardise, "layer_batches", recording)
+    return read
+
+
+def _change_one_file(repo) -> None:
+    path = repo.files_dir / DATASET / CHANGED
+    doc = json.loads(path.read_bytes())
+    doc["features"] = doc["features"][:-2]
+    repo.replace_file(DATASET, CHANGED, json.dumps(doc).encode())
+
+
+def _ingested_at(path: str) -> dict[str, set]:
+    table = pq.read_table(path, columns=["source_file", "ingested_at"])
+    return {name: set(table.filter(pc.equal(table["source_file"], name))["ingested_at"].to_pylist())
+            for name in [CHANGED, *OTHERS]}
+
+
+def test_only_the_changed_file_is_read_again_and_the_output_is_what_a_full_pass_gives(repo, workdir, files_read):
+    first = run_dataset(DATASET)
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and first["reused_files"] == []
+    before = _ingested_at(first["geoparquet"]["path"])
+
+    _change_one_file(repo)
+    time.sleep(1.1)  # ingested_at is in whole seconds
+    files_read.clear()
+    second = run_dataset(DATASET)
+    assert files_read == [CHANGED]
+    assert second["reused_files"] == OTHERS
+    assert second["counts"]["read"] == first["counts"]["read"] - 2
+    after = _ingested_at(second["geoparquet"]["path"])
+    assert all(after[name] == before[name] for name in OTHERS)  # the rows kept are those of the first run
+    assert after[CHANGED] != before[CHANGED]
+
+    files_read.clear()
+    full = run_dataset(DATASET, data_dir=str(workdir / "full"), enable_caching=False)
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and full["reused_files"] == []
+    assert digest(second["geoparquet"]["path"]) == digest(full["geoparquet"]["path"])
+    assert {k: second[k] for k in REPORTED} == {k: full[k] for k in REPORTED}
+    assert pq.read_schema(second["geoparquet"]["path"]).metadata[b"geo"] == \
+        pq.read_schema(full["geoparquet"]["path"]).metadata[b"geo"]
+
+    files_read.clear()
+    again = run_dataset(DATASET, enable_caching=False)  # --no-cache reads every file again
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and again["reused_files"] == []
+
+
+def test_an_output_changed_on_disk_is_not_reused(repo, workdir, files_read):
+    first = run_dataset(DATASET)
+    path = first["geoparquet"]["path"]
+    table = pq.read_table(path)
+    areas = table["area_m2"].to_pylist()
+    areas[-1] = 0.0  # someone else's edit, same rows and files: only the recorded SHA-256 tells
+    pq.write_table(table.set_column(table.schema.get_field_index("area_m2"), "area_m2",
+                                    pa.array(areas, pa.float64())), path)
+    _change_one_file(repo)
+    files_read.clear()
+    second = run_dataset(DATASET)
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and second["reused_files"] == []
+    assert second["geoparquet"]["rows"] == first["geoparquet"]["rows"] - 2
+    assert 0.0 not in pq.read_table(second["geoparquet"]["path"])["area_m2"].to_pylist()
+
+
+def test_a_record_that_does_not_match_the_rows_is_not_reused(repo, workdir, files_read):
+    first = run_dataset(DATASET)
+    record_path = workdir / "data" / "geoparquet_files" / f"{DATASET}.json"
+    record = json.loads(record_path.read_text())
+    record["files"][0]["counts"]["written"] += 1  # the rows of every later file would be shifted by one
+    record_path.write_text(json.dumps(record))
+    _change_one_file(repo)
+    files_read.clear()
+    second = run_dataset(DATASET)
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and second["reused_files"] == []
+    assert second["geoparquet"]["rows"] == first["geoparquet"]["rows"] - 2
