@@ -373,6 +373,20 @@ def test_shape_metrics_of_a_known_rectangle(built):
     assert n_metrics == sum(f.geometry.geom_type in {"Polygon", "MultiPolygon"} for f in realistic_features())
 
 
+def test_shape_metrics_computed_in_chunks_equal_those_computed_at_once(built, tmp_path, dbt_work_dir, monkeypatch):
+    """The dbt model hands the polygons to Hamilton in chunks (bounded memory): chunks of 3 give the same table."""
+    import shutil
+
+    copy = tmp_path / "chunked.duckdb"
+    shutil.copy(built.database, copy)
+    monkeypatch.setenv("PVDOI_SHAPE_METRICS_CHUNK_ROWS", "3")
+    rerun = run_dbt(["run", "--select", "installation_shape_metrics"], copy, dbt_work_dir)
+    assert rerun.result.success, failed_nodes(rerun)
+    sql = "select * from curated.installation_shape_metrics order by installation_key"
+    chunked, whole = query(rerun, sql), query(built, sql)
+    assert len(whole) > 3 and chunked == whole
+
+
 def test_shape_metric_nodes_on_tiny_frames():
     """The Hamilton nodes alone: an empty input, a disc, and the rectangle's orientation via overrides."""
     import pandas as pd
