@@ -77,17 +77,15 @@ def previous_parts(final: str, keys: list[str | None], sha256) -> dict[str, File
     if not wanted or not os.path.exists(final) or sha256(final) != record.get("sha256"):
         return {}
     table = pq.read_table(final)
-    parts, start = {}, 0
+    parts, start, matches = {}, 0, True
     for p in record["files"]:
         rows = table.slice(start, p["counts"]["written"])
         start += rows.num_rows
         if p["key"] in wanted:
-            if rows.num_rows != p["counts"]["written"] or (rows.num_rows and not pc.all(
-                    pc.equal(rows["source_file"], p["name"])).as_py()):
-                log.warning("%s: its record of source files does not match its rows; not reusing them", final)
-                return {}
+            matches &= rows.num_rows == p["counts"]["written"] and (
+                not rows.num_rows or pc.all(pc.equal(rows["source_file"], p["name"])).as_py())
             parts[p["key"]] = FilePart(p["name"], p["key"], [rows], p["counts"], p["notes"], p["geo"])
-    if start != table.num_rows:
+    if not matches or start != table.num_rows:
         log.warning("%s: its record of source files does not match its rows; not reusing them", final)
         return {}
     return parts

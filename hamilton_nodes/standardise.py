@@ -114,19 +114,21 @@ class FeatureStream:
         notes: list[list[str]] = [[] for _ in layers]
         yield from self._frames(notes)
         self.layer_notes = {layer.source.name: layer_notes for layer, layer_notes in zip(layers, notes)}
-        self.notes = [note for layer_notes in notes for note in layer_notes]  # in file order
         self.per_file = {layer.source.name: self.per_file[layer.source.name] for layer in layers}
-        self.counts = {k: sum(c[k] for c in self.per_file.values()) for k in COUNTS}
+        self.counts, self.notes = self.totals(spec, self.per_file, notes)
         if self._empty is not None and not self.counts["written"]:
             yield self.each(self._empty)  # nothing to write still has the columns
-        self.notes += self.count_notes(spec, self.counts["read"])
 
     @staticmethod
-    def count_notes(spec: DatasetSpec, read: int) -> list[str]:
-        """The note when the files hold another number of features than the manifest expects."""
-        if spec.expected_count is not None and read != spec.expected_count:
-            return [f"manifest expects {spec.expected_count} features, the files hold {read}"]
-        return []
+    def totals(spec: DatasetSpec, per_file: dict[str, dict[str, int]],
+               notes: list[list[str]]) -> tuple[dict[str, int], list[str]]:
+        """The dataset's counts and notes from its files' (in file order), with the note when the files hold
+        another number of features than the manifest expects."""
+        counts = {k: sum(c[k] for c in per_file.values()) for k in COUNTS}
+        flat = [note for file_notes in notes for note in file_notes]
+        if spec.expected_count is not None and counts["read"] != spec.expected_count:
+            flat.append(f"manifest expects {spec.expected_count} features, the files hold {counts['read']}")
+        return counts, flat
 
     def _frames(self, notes: list[list[str]]) -> Iterator[gpd.GeoDataFrame]:
         """Every file's frames in file order; with several files, the largest is streamed here while a second

@@ -15,7 +15,7 @@ from filelock import FileLock
 from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet encoder (what to_parquet uses)
 
 from hamilton_nodes import file_parts
-from hamilton_nodes.standardise import COUNTS, FeatureStream, StandardisedFeatures
+from hamilton_nodes.standardise import FeatureStream, StandardisedFeatures
 from pvdoi.errors import StorageError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
@@ -63,8 +63,7 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse
             os.unlink(tmp)
     file_parts.save_record(final, digest, parts)
     per_file = {p.name: p.counts for p in parts}
-    counts = {k: sum(c[k] for c in per_file.values()) for k in COUNTS}
-    notes = [n for p in parts for n in p.notes] + FeatureStream.count_notes(features.spec, counts["read"])
+    counts, notes = FeatureStream.totals(features.spec, per_file, [p.notes for p in parts])
     return {"path": os.path.abspath(final), "sha256": digest, "bytes": os.path.getsize(final),
             "rows": table.num_rows, "counts": counts, "per_file": per_file, "notes": notes,
             "reused_files": [p.name for p in parts if p.key in previous]}
@@ -141,7 +140,7 @@ def dataset_report(geoparquet_file: dict, dataset_spec: DatasetSpec, published_r
         "per_file": geoparquet_file["per_file"],
         "expected_count": dataset_spec.expected_count,
         "notes": geoparquet_file["notes"],
-        "reused_files": geoparquet_file.get("reused_files", []),
+        "reused_files": geoparquet_file["reused_files"],
         "geoparquet": {k: geoparquet_file[k] for k in ("path", "sha256", "bytes", "rows")},
     }
 
