@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +30,9 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
     # Launched before Prefect is even imported here (its settings alone take a second or two to import); stopped
     # again if a Prefect profile turns out to configure an API.
     port = _free_port()
-    server = None if os.environ.get("PREFECT_API_URL") else _start_server(port)
+    database = _DefaultDatabase()
+    migrate = not database.is_current()
+    server = None if os.environ.get("PREFECT_API_URL") else _start_server(port, migrate=migrate)
     from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
 
     configured = PREFECT_API_URL.value()
@@ -38,11 +43,16 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
             meanwhile()
         yield configured
         return
+    if not migrate and not database.is_the_configured_one():  # Prefect's settings name another database
+        _stop(server)
+        server, migrate = _start_server(port, migrate=True), True
     try:
         if meanwhile:
             meanwhile()
         api_url = f"http://127.0.0.1:{port}/api"
         _wait_until_healthy(server, api_url, timeout_s=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        if migrate and database.is_the_configured_one():
+            database.record_current()
         print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
         os.environ["PREFECT_API_URL"] = api_url
         try:
@@ -61,12 +71,61 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(port: int) -> subprocess.Popen:
+class _DefaultDatabase:
+    """Prefect's default SQLite database (``$PREFECT_HOME/prefect.db``) and whether its migrations are all applied.
+
+    A server checks its migrations at every start (alembic loads every revision script: about a second here,
+    a quarter of a temporary server's start-up). After a start that ran them, the database's revision is noted
+    beside it with the Prefect version; a later start of the same Prefect on a database still at that revision
+    skips the check (``PREFECT_API_DATABASE_MIGRATE_ON_START``). Any other case runs it: no note, another
+    Prefect version, a new or replaced database, or settings that name another database (those are known only
+    once Prefect's settings are imported, after the server was launched: it is then launched again).
+    """
+
+    def __init__(self) -> None:
+        home = Path(os.path.expanduser(os.environ.get("PREFECT_HOME", "~/.prefect")))
+        self.path = (home / "prefect.db").resolve()
+        self.note = home / "pvdoi-migrated.json"
+
+    def _state(self) -> dict | None:
+        try:
+            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as con:
+                revision = con.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.Error:
+            return None
+        return revision and {"prefect": importlib.metadata.version("prefect"), "database": str(self.path),
+                             "revision": revision[0]}
+
+    def is_current(self) -> bool:
+        try:
+            noted = json.loads(self.note.read_text())
+        except (OSError, ValueError):
+            return False
+        return noted == self._state()
+
+    def is_the_configured_one(self) -> bool:
+        from prefect.settings import get_current_settings
+
+        url = get_current_settings().server.database.connection_url
+        url = url.get_secret_value() if url is not None else ""
+        return url.startswith("sqlite") and Path(url.split(":///", 1)[-1]).resolve() == self.path
+
+    def record_current(self) -> None:
+        state = self._state()
+        if state:
+            tmp = self.note.with_name(f".{self.note.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, self.note)
+
+
+def _start_server(port: int, *, migrate: bool) -> subprocess.Popen:
     prefect_dir = Path(importlib.util.find_spec("prefect").origin).parent
     # Block types are registered by the servers users keep (where their Secret blocks live); a temporary server
     # registering them imports every installed Prefect collection first (dbt included): seconds for nothing.
     env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
            "PREFECT_API_BLOCKS_REGISTER_ON_START": "false", "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false"}
+    if not migrate:
+        env["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect_dir.parent), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",

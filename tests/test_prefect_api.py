@@ -1,0 +1,63 @@
+"""The temporary Prefect server of a command-line run: it skips the migration check only on a database it migrated."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+# One run of a command-line process: the temporary server (each launch's `migrate` recorded), and a flow run on it,
+# which fails if the server's database lacks Prefect's tables.
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import pvdoi.prefect_api as api
+
+    launches = []
+    start = api._start_server
+    api._start_server = lambda port, *, migrate: launches.append(migrate) or start(port, migrate=migrate)
+    with api.prefect_api():
+        from prefect import flow
+
+        @flow
+        def one():
+            return 1
+
+        assert one() == 1
+    print(json.dumps(launches))
+""")
+
+
+def _run(home: Path, **env: str) -> list[bool]:
+    env = {**os.environ, "PREFECT_HOME": str(home), **env}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_migrations_are_checked_until_noted_and_again_when_the_database_changes(tmp_path):
+    home = tmp_path / "home"
+    assert _run(home) == [True]  # a new database: migrated, and its revision noted
+    note = json.loads((home / "pvdoi-migrated.json").read_text())
+    assert note["database"] == str((home / "prefect.db").resolve()) and note["revision"]
+    assert _run(home) == [False]  # the same database at the same revision: no check
+
+    (home / "prefect.db").unlink()  # a replaced (here: missing) database is migrated again before use
+    assert _run(home) == [True]
+
+    noted = json.loads((home / "pvdoi-migrated.json").read_text())
+    (home / "pvdoi-migrated.json").write_text(json.dumps({**noted, "prefect": "0.0.0"}))  # another Prefect
+    assert _run(home) == [True]
+
+
+def test_settings_naming_another_database_launch_the_server_again_with_the_check(tmp_path):
+    home = tmp_path / "home"
+    assert _run(home) == [True]
+    other = tmp_path / "other.db"
+    # the note matches the default database, but the settings name another one (new, without tables)
+    assert _run(home, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{other}") == [False, True]
+    assert other.exists()
+    assert _run(home) == [False]  # the default database's note is untouched
