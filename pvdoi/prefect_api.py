@@ -33,7 +33,8 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
     database = _DefaultDatabase()
     migrate = not database.is_current()
     server = None if os.environ.get("PREFECT_API_URL") else _start_server(port, migrate=migrate)
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings
+    from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+                                  PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings)
 
     configured = PREFECT_API_URL.value()
     if configured:
@@ -56,7 +57,9 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
         print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
         os.environ["PREFECT_API_URL"] = api_url
         try:
-            with temporary_settings({PREFECT_API_URL: api_url}):
+            # No flow-run heartbeats: they let a server that outlives a run mark it crashed, and this one stops with
+            # the run; their thread sleeps in whole seconds, which the end of every flow run waited for (0-1 s).
+            with temporary_settings({PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
                 yield api_url
         finally:
             os.environ.pop("PREFECT_API_URL", None)

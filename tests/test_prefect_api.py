@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 # One run of a command-line process: the temporary server (each launch's `migrate` recorded), and a flow run on it,
-# which fails if the server's database lacks Prefect's tables.
+# which fails if the server's database lacks Prefect's tables; its heartbeat interval is printed too.
 SCRIPT = textwrap.dedent("""
     import json, sys
     import pvdoi.prefect_api as api
@@ -21,11 +21,13 @@ SCRIPT = textwrap.dedent("""
     with api.prefect_api():
         from prefect import flow
 
-        @flow
-        def one():
-            return 1
+        from prefect.settings import get_current_settings
 
-        assert one() == 1
+        @flow
+        def heartbeat_frequency():
+            return get_current_settings().flows.heartbeat_frequency
+
+        print("heartbeat", heartbeat_frequency())
     print(json.dumps(launches))
 """)
 
@@ -35,6 +37,7 @@ def _run(home: Path, **env: str) -> list[bool]:
     env.pop("PREFECT_API_URL", None)
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "heartbeat None" in done.stdout  # a temporary server stops with the run: nothing to watch heartbeats
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
