@@ -114,11 +114,15 @@ class _DefaultDatabase:
         return url.startswith("sqlite") and Path(url.split(":///", 1)[-1]).resolve() == self.path
 
     def record_current(self) -> None:
+        """Note the database's revision (a home that cannot be written to only means the check runs next time)."""
         state = self._state()
         if state:
             tmp = self.note.with_name(f".{self.note.name}.{os.getpid()}")
-            tmp.write_text(json.dumps(state))
-            os.replace(tmp, self.note)
+            try:
+                tmp.write_text(json.dumps(state))
+                os.replace(tmp, self.note)
+            except OSError:
+                tmp.unlink(missing_ok=True)
 
 
 def _start_server(port: int, *, migrate: bool) -> subprocess.Popen:

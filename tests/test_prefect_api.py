@@ -64,3 +64,11 @@ def test_settings_naming_another_database_launch_the_server_again_with_the_check
     assert _run(home, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{other}") == [False, True]
     assert other.exists()
     assert _run(home) == [False]  # the default database's note is untouched
+
+
+def test_a_note_that_cannot_be_written_only_means_the_check_runs_again(tmp_path):
+    home = tmp_path / "home"
+    (home / "pvdoi-migrated.json").mkdir(parents=True)  # neither readable nor replaceable as a file
+    assert _run(home) == [True]
+    assert _run(home) == [True]
+    assert not [p for p in home.iterdir() if p.name.startswith(".pvdoi-migrated")]  # no temporary file left
