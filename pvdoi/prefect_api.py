@@ -33,6 +33,7 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
     database = _DefaultDatabase()
     migrate = not database.is_current()
     server = None if os.environ.get("PREFECT_API_URL") else _start_server(port, migrate=migrate)
+    from prefect.context import refresh_global_settings_context
     from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
                                   PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings)
 
@@ -55,7 +56,11 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
         if migrate and database.is_the_configured_one():
             database.record_current()
         print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
+        # Also in the process-wide settings, which threads started without a copy of the context fall back to
+        # (prefect-dbt's callback worker): imported before the URL was known, they would have Prefect start a
+        # second temporary server of its own there (0.25 GB and seconds of CPU, its logs in neither).
         os.environ["PREFECT_API_URL"] = api_url
+        refresh_global_settings_context()
         try:
             # No flow-run heartbeats: they let a server that outlives a run mark it crashed, and this one stops with
             # the run; their thread sleeps in whole seconds, which the end of every flow run waited for (0-1 s).
@@ -63,6 +68,7 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
                 yield api_url
         finally:
             os.environ.pop("PREFECT_API_URL", None)
+            refresh_global_settings_context()
             _drain_to(api_url)
     finally:
         _stop(server)

@@ -338,6 +338,31 @@ def test_cross_dataset_matching_is_planned_as_spatial_joins(built, dbt_work_dir)
         assert slow_join not in plan
 
 
+def test_proximity_joins_are_generated_only_for_datasets_holding_non_polygons(built, dbt_work_dir):
+    """A join whose point side is empty still builds its other side (memory): such joins are left out."""
+    compiled = dbt_work_dir / "target" / "compiled" / "pv_warehouse" / "models" / "prepared"
+    sql = (compiled / "int_installations_cross_dataset_matched.sql").read_text()
+    holders = [d for (d,) in query(built, "select distinct dataset_id from prepared.int_installations_unioned "
+                                          "where geometry_class <> 'polygon'")]
+    assert holders  # the fixture's UK point
+    assert sql.count("ST_DWithin(") == len(holders) * 5  # each against the five other datasets
+    assert sql.count("ST_Intersects(") == 15  # polygons: every unordered pair of the six
+
+
+def test_without_non_polygons_the_matches_are_the_polygon_overlaps(tmp_path):
+    polygons = [f for f in realistic_features() if f.geometry.geom_type in {"Polygon", "MultiPolygon"}]
+    database = tmp_path / "polygons.duckdb"
+    write_warehouse(database, polygons)
+    run = run_dbt(["run", "--select", "+int_installations_cross_dataset_matched"], database, tmp_path)
+    assert run.result.success, failed_nodes(run)
+    rows = query(run, """
+        select a.feature_uid, b.feature_uid, m.match_method
+        from prepared.int_installations_cross_dataset_matched m
+        join prepared.int_installations_unioned a on a.installation_key = m.installation_key_a
+        join prepared.int_installations_unioned b on b.installation_key = m.installation_key_b""")
+    assert rows == [("dun-es", "kru-es", "polygon_overlap")]
+
+
 def test_installations_count_the_datasets_that_map_them(built):
     rows = dict(query(built, "select feature_uid, mapped_by_n_datasets from curated.installations"))
     assert rows["kru-es"] == rows["dun-es"] == rows["uk-point"] == rows["kru-uk"] == 2

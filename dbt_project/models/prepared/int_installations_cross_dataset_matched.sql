@@ -10,14 +10,26 @@
     condition comparing the two sides (a.dataset_id <> b.dataset_id, or <) makes DuckDB 1.5 plan a
     NESTED_LOOP_JOIN / PIECEWISE_MERGE_JOIN instead: minutes to hours at 400k rows. Hence one join per
     pair of datasets, generated below, with the dataset filters on each side alone.
+
+    Memory: a join whose point side is empty still builds its other side. The proximity joins are
+    generated only for the datasets that hold non-polygons when the model runs (one UK dataset of six
+    here): the same rows, 5 joins instead of 30, and the model fits in DuckDB's memory_limit (1 GB; 30
+    joins needed more than 1.5 GB at 444k installations).
 -#}
 {%- set dataset_ids = var('pv_dataset_ids') | sort -%}
+{%- set with_non_polygons = [] -%}
+{%- if execute -%}
+    {%- set found = run_query("select distinct dataset_id from " ~ ref('int_installations_unioned')
+                              ~ " where geometry_class <> 'polygon' and geometry is not null"
+                              ~ " and not ST_IsEmpty(geometry)") -%}
+    {%- for dataset_id in found.columns[0].values() -%}{%- do with_non_polygons.append(dataset_id) -%}{%- endfor -%}
+{%- endif -%}
 {%- set unordered_pairs = [] -%}
 {%- set ordered_pairs = [] -%}
 {%- for first in dataset_ids -%}
     {%- for second in dataset_ids -%}
         {%- if first < second -%}{%- do unordered_pairs.append((first, second)) -%}{%- endif -%}
-        {%- if first != second -%}{%- do ordered_pairs.append((first, second)) -%}{%- endif -%}
+        {%- if first != second and first in with_non_polygons -%}{%- do ordered_pairs.append((first, second)) -%}{%- endif -%}
     {%- endfor -%}
 {%- endfor -%}
 
@@ -125,6 +137,17 @@ nearby_candidates as (
       and b.dataset_id = '{{ dataset_b }}'
       {%- if dataset_a > dataset_b %} and b.geometry_class = 'polygon'{% endif %}
     {% if not loop.last %}union all{% endif %}
+    {% else %}
+    select
+        installation_key as near_key,
+        installation_key as other_key,
+        dataset_id as near_dataset_id,
+        dataset_id as other_dataset_id,
+        centroid_lat as reference_latitude,
+        geometry as near_geometry,
+        geometry as other_geometry
+    from installations
+    where false  -- no dataset holds points, lines or collections
     {% endfor %}
 
 ),
