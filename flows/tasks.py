@@ -60,7 +60,7 @@ def ingest_dataset(dataset_id: str, *, manifest_path: str, data_dir: str, cache_
 def load_warehouse(reports: list[dict], database_path: str) -> list[dict]:
     """Load each ingested dataset's GeoParquet into ``raw_data`` (one transaction per dataset)."""
     logger = get_run_logger()
-    with warehouse(database_path) as con:
+    with warehouse(database_path, spatial=False) as con:  # spatial loaded only if rows change
         loaded = load_datasets(con, reports)
     for result in loaded:
         logger.info("%s: %s (%d rows)", result["dataset_id"], "loaded" if result["loaded"] else "unchanged",

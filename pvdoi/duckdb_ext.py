@@ -45,11 +45,16 @@ def connect(path: str = ":memory:", *, extensions: tuple[str, ...] = ("spatial",
 def _load(con, names: tuple[str, ...]) -> None:
     # LOAD on the connection itself: a separate probe connection cost another LOAD (0.2 s for spatial) each time
     for name in names:
-        try:
-            con.execute(f"LOAD {name}")
-        except duckdb.Error:  # not installed in DuckDB's extension directory yet
-            con.execute(f"FORCE INSTALL '{_wheel_binary(name)}'")
-            con.execute(f"LOAD {name}")
+        load_extension(con, name)
+
+
+def load_extension(con, name: str) -> None:
+    """LOAD an extension on this connection, installed from its wheel first if DuckDB has none (a no-op when loaded)."""
+    try:
+        con.execute(f"LOAD {name}")
+    except duckdb.Error:  # not installed in DuckDB's extension directory yet
+        con.execute(f"FORCE INSTALL '{_wheel_binary(name)}'")
+        con.execute(f"LOAD {name}")
 
 
 def main() -> None:

@@ -301,7 +301,7 @@ class Proxy:
             os.kill(os.getpid(), signal.SIGKILL)
         return self.con.execute(sql, *a)
     def close(self): self.con.close()
-w.connect = lambda path: Proxy(real_connect(path))
+w.connect = lambda path, **kw: Proxy(real_connect(path, **kw))
 report = json.loads(open({report!r}).read())
 with w.warehouse({db!r}) as con:
     w.load_dataset(con, report)

@@ -55,6 +55,28 @@ def test_checkpoint_vacuums_only_after_a_load_replaced_rows(repo, workdir):
         assert con.execute("SELECT count(*) FROM raw_data.doi_pv_features").fetchone()[0] == 1363
 
 
+def test_the_load_task_loads_spatial_only_when_rows_change_or_the_schema_is_incomplete(repo, workdir):
+    report = run_dataset(INDIA)
+    db = str(workdir / "warehouse.duckdb")
+
+    def spatial_loaded(con) -> bool:
+        return con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'spatial'").fetchone()[0]
+
+    with w.warehouse(db, spatial=False) as con:  # a new file: the schema needs spatial (GEOMETRY, R-tree)
+        assert spatial_loaded(con)
+        assert w.load_datasets(con, [report])[0]["loaded"]
+    with w.warehouse(db, spatial=False) as con:  # all unchanged: checked without it
+        assert not spatial_loaded(con)
+        assert not w.load_datasets(con, [report])[0]["loaded"]
+        assert not spatial_loaded(con)
+    changed = {**report, "geoparquet": {**report["geoparquet"], "sha256": "another file"}}
+    with w.warehouse(db, spatial=False) as con:
+        assert w.load_datasets(con, [changed])[0]["loaded"] and spatial_loaded(con)
+        con.execute(f"DROP INDEX raw_data.{w.RTREE}")  # as a crash in the middle of a rebuild leaves it
+    with w.warehouse(db, spatial=False) as con:
+        assert spatial_loaded(con) and _indexes(con) == [w.RTREE]
+
+
 def test_connect_installs_spatial_from_its_wheel_when_duckdb_has_none(tmp_path):
     """A machine whose DuckDB extension directory is empty (a fresh HOME) gets spatial from the wheel, offline,
     on read-write and read-only connections alike."""
