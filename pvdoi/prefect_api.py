@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 
@@ -98,7 +98,7 @@ class _DefaultDatabase:
 
     def _state(self) -> dict | None:
         try:
-            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as con:
+            with closing(sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)) as con:
                 revision = con.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.Error:
             return None
@@ -106,11 +106,14 @@ class _DefaultDatabase:
                              "revision": revision[0]}
 
     def is_current(self) -> bool:
+        if any(os.environ.get(f"PREFECT_{part}_DATABASE_CONNECTION_URL") for part in ("API", "SERVER")):
+            return False  # another database, known without importing Prefect (profiles are checked after launch)
         try:
             noted = json.loads(self.note.read_text())
         except (OSError, ValueError):
             return False
-        return noted == self._state()
+        state = self._state()
+        return state is not None and noted == state
 
     def is_the_configured_one(self) -> bool:
         from prefect.settings import get_current_settings

@@ -98,6 +98,8 @@ def warehouse(path: str, *, lock_timeout_s: float = 600.0, spatial: bool = True)
     connection, which a run whose datasets are all unchanged paid for checks that need none of it.
     """
     with warehouse_lock(path, lock_timeout_s=lock_timeout_s):
+        # a write-ahead log left by a killed run may hold R-tree changes: replayed and checkpointed with spatial
+        spatial = spatial or os.path.exists(path + ".wal")
         try:
             con = connect(path, extensions=("spatial",) if spatial else ())
         except Exception as exc:  # DuckDB's own lock: another process holds the file

@@ -349,6 +349,16 @@ def test_proximity_joins_are_generated_only_for_datasets_holding_non_polygons(bu
     assert sql.count("ST_Intersects(") == 15  # polygons: every unordered pair of the six
 
 
+def test_compile_before_a_first_build_generates_every_proximity_join(tmp_path):
+    """Before the union exists there is nothing to ask which datasets hold points: all 30 joins (correct, larger)."""
+    database = tmp_path / "fresh.duckdb"
+    write_warehouse(database, realistic_features())
+    run = run_dbt(["compile", "--select", "int_installations_cross_dataset_matched"], database, tmp_path)
+    assert run.result.success, failed_nodes(run)
+    compiled = tmp_path / "target" / "compiled" / "pv_warehouse" / "models" / "prepared"
+    assert (compiled / "int_installations_cross_dataset_matched.sql").read_text().count("ST_DWithin(") == 30
+
+
 def test_without_non_polygons_the_matches_are_the_polygon_overlaps(tmp_path):
     polygons = [f for f in realistic_features() if f.geometry.geom_type in {"Polygon", "MultiPolygon"}]
     database = tmp_path / "polygons.duckdb"
@@ -361,6 +371,18 @@ def test_without_non_polygons_the_matches_are_the_polygon_overlaps(tmp_path):
         join prepared.int_installations_unioned a on a.installation_key = m.installation_key_a
         join prepared.int_installations_unioned b on b.installation_key = m.installation_key_b""")
     assert rows == [("dun-es", "kru-es", "polygon_overlap")]
+
+
+def test_the_build_runs_under_the_configured_duckdb_memory_limit(built, tmp_path, monkeypatch):
+    def limit() -> str:
+        run = run_dbt(["show", "--inline", "select current_setting('memory_limit') as memory_limit"],
+                      built.database, tmp_path)
+        assert run.result.success, failed_nodes(run)
+        return run.result.result.results[0].agate_table.rows[0][0]
+
+    assert limit() in {"953.6 MiB", "1.0 GiB"}  # the profile's default, 1GB
+    monkeypatch.setenv("PVDOI_DBT_MEMORY_LIMIT", "300MB")
+    assert limit() == "286.1 MiB"
 
 
 def test_installations_count_the_datasets_that_map_them(built):

@@ -56,14 +56,27 @@ def test_migrations_are_checked_until_noted_and_again_when_the_database_changes(
     assert _run(home) == [True]
 
 
-def test_settings_naming_another_database_launch_the_server_again_with_the_check(tmp_path):
+def test_settings_naming_another_database_launch_the_server_with_the_check(tmp_path):
     home = tmp_path / "home"
     assert _run(home) == [True]
-    other = tmp_path / "other.db"
-    # the note matches the default database, but the settings name another one (new, without tables)
-    assert _run(home, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{other}") == [False, True]
-    assert other.exists()
+    other, profiled = tmp_path / "other.db", tmp_path / "profiled.db"
+    # the note matches the default database, but the settings name another one (new, without tables): in the
+    # environment, seen before the launch; in the active profile, seen once Prefect's settings are read
+    assert _run(home, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{other}") == [True]
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(f'active = "other"\n[profiles.other]\n'
+                        f'PREFECT_API_DATABASE_CONNECTION_URL = "sqlite+aiosqlite:///{profiled}"\n')
+    assert _run(home, PREFECT_PROFILES_PATH=str(profiles)) == [False, True]
+    assert other.exists() and profiled.exists()
     assert _run(home) == [False]  # the default database's note is untouched
+
+
+def test_a_note_of_nothing_never_matches_a_database_without_prefects_tables(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "pvdoi-migrated.json").write_text("null")  # what _state() gives for a database without tables
+    (home / "prefect.db").write_bytes(b"")  # an empty SQLite file: no alembic_version
+    assert _run(home) == [True]
 
 
 def test_a_note_that_cannot_be_written_only_means_the_check_runs_again(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import pvdoi.warehouse as w
@@ -75,6 +77,13 @@ def test_the_load_task_loads_spatial_only_when_rows_change_or_the_schema_is_inco
         con.execute(f"DROP INDEX raw_data.{w.RTREE}")  # as a crash in the middle of a rebuild leaves it
     with w.warehouse(db, spatial=False) as con:
         assert spatial_loaded(con) and _indexes(con) == [w.RTREE]
+        con.execute("PRAGMA disable_checkpoint_on_shutdown")  # as a killed run leaves its last commits: in the WAL
+        assert w.load_datasets(con, [report])[0]["loaded"]
+    assert os.path.exists(db + ".wal")
+    with w.warehouse(db, spatial=False) as con:  # the log may hold R-tree changes: replayed with spatial loaded
+        assert spatial_loaded(con) and _indexes(con) == [w.RTREE]
+        assert not w.load_datasets(con, [report])[0]["loaded"]
+    assert not os.path.exists(db + ".wal")
 
 
 def test_connect_installs_spatial_from_its_wheel_when_duckdb_has_none(tmp_path):

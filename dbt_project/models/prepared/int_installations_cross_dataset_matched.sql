@@ -13,16 +13,18 @@
 
     Memory: a join whose point side is empty still builds its other side. The proximity joins are
     generated only for the datasets that hold non-polygons when the model runs (one UK dataset of six
-    here): the same rows, 5 joins instead of 30, and the model fits in DuckDB's memory_limit (1 GB; 30
-    joins needed more than 1.5 GB at 444k installations).
+    here): the same rows, 5 joins instead of 30, and the model fits in DuckDB's memory_limit (it needs
+    about 600 MB at 444k installations; 30 joins needed more than 1.5 GB). Each further dataset with
+    points adds 5 joins: raise PVDOI_DBT_MEMORY_LIMIT if the build fails with an out-of-memory error.
 -#}
 {%- set dataset_ids = var('pv_dataset_ids') | sort -%}
-{%- set with_non_polygons = [] -%}
-{%- if execute -%}
+{#- every dataset until the union exists (parse, or `dbt compile` / `docs generate` before a first build) -#}
+{%- set with_non_polygons = [] + dataset_ids -%}
+{%- if execute and load_relation(ref('int_installations_unioned')) is not none -%}
     {%- set found = run_query("select distinct dataset_id from " ~ ref('int_installations_unioned')
                               ~ " where geometry_class <> 'polygon' and geometry is not null"
                               ~ " and not ST_IsEmpty(geometry)") -%}
-    {%- for dataset_id in found.columns[0].values() -%}{%- do with_non_polygons.append(dataset_id) -%}{%- endfor -%}
+    {%- set with_non_polygons = found.columns[0].values() | list -%}
 {%- endif -%}
 {%- set unordered_pairs = [] -%}
 {%- set ordered_pairs = [] -%}
