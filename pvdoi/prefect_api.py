@@ -45,7 +45,8 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
             meanwhile()
         yield configured
         return
-    if not migrate and not database.is_the_configured_one():  # Prefect's settings name another database
+    ours = database.is_the_configured_one()
+    if not migrate and not ours:  # Prefect's settings name another database
         _stop(server)
         server, migrate = _start_server(port, migrate=True), True
     try:
@@ -53,7 +54,7 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
             meanwhile()
         api_url = f"http://127.0.0.1:{port}/api"
         _wait_until_healthy(server, api_url, timeout_s=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-        if migrate and database.is_the_configured_one():
+        if migrate and ours:
             database.record_current()
         print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
         # Also in the process-wide settings, which threads started without a copy of the context fall back to

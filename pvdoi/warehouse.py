@@ -101,7 +101,7 @@ def warehouse(path: str, *, lock_timeout_s: float = 600.0, spatial: bool = True)
         # a write-ahead log left by a killed run may hold R-tree changes: replayed and checkpointed with spatial
         spatial = spatial or os.path.exists(path + ".wal")
         try:
-            con = connect(path, extensions=("spatial",) if spatial else ())
+            con = connect(path, extensions=())
         except Exception as exc:  # DuckDB's own lock: another process holds the file
             raise WarehouseError(f"cannot open database {path!r}: {exc}") from None
         try:
