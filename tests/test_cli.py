@@ -71,22 +71,28 @@ def test_csv_and_plain_json_point_sources(repo, workdir):
     assert report["counts"]["written"] == 20
 
 
-def test_run_without_a_server_shares_one_temporary_api_with_its_task_workers(repo, workdir):
-    # `pvdoi run` on a fresh machine: no PREFECT_API_URL. One temporary server, whose flow run holds the
-    # task runs of the worker processes (each would otherwise start a server of its own), and a prompt exit.
+def _pvdoi_run(workdir, *args: str, timeout: int, **env: str) -> str:
+    """`pvdoi run ARGS` in a subprocess as on a fresh machine (no PREFECT_API_URL); its output, once it succeeded."""
     import os
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(workdir / "prefect_home"), PVDOI_MAX_WORKERS="2", PYTHONUNBUFFERED="1")
-    out = subprocess.run([sys.executable, "-m", "pvdoi.cli", "run", INDIA, "usa_cali_usgs_pv_2016", "--no-dbt",
-                          "--data-dir", str(workdir / "data"), "--cache-path", str(workdir / "cache")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+           "PREFECT_HOME": str(workdir / "prefect_home"), "PYTHONUNBUFFERED": "1", **env}
+    out = subprocess.run([sys.executable, "-m", "pvdoi.cli", "run", *args, "--data-dir", str(workdir / "data"),
+                          "--cache-path", str(workdir / "cache")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-3000:]
+    return log
+
+
+def test_run_without_a_server_shares_one_temporary_api_with_its_task_workers(repo, workdir):
+    # `pvdoi run` on a fresh machine: no PREFECT_API_URL. One temporary server, whose flow run holds the
+    # task runs of the worker processes (each would otherwise start a server of its own), and a prompt exit.
+    log = _pvdoi_run(workdir, INDIA, "usa_cali_usgs_pv_2016", "--no-dbt", timeout=600, PVDOI_MAX_WORKERS="2")
     assert log.count("Prefect API: a temporary local server") == 1, log[-3000:]
     assert "Starting temporary server" not in log, log[-3000:]  # Prefect's own fallback server, from a thread without context
     assert "Task run 'ingest-ind_pv_solar_farms_2022'" in log and "Finished in state Completed()" in log
@@ -96,19 +102,7 @@ def test_run_without_a_server_shares_one_temporary_api_with_its_task_workers(rep
 def test_run_with_dbt_keeps_every_thread_on_the_one_temporary_api(repo, workdir):
     # prefect-dbt logs from a thread of its own, started without a copy of the context: it must find the run's
     # API in the process-wide settings, not have Prefect start a second server (and its logs go there).
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.update(PREFECT_HOME=str(workdir / "prefect_home"), PYTHONUNBUFFERED="1")
-    out = subprocess.run([sys.executable, "-m", "pvdoi.cli", "run", INDIA, "--no-overture",
-                          "--data-dir", str(workdir / "data"), "--cache-path", str(workdir / "cache")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-3000:]
+    log = _pvdoi_run(workdir, INDIA, "--no-overture", timeout=900)
     assert "Found 14 models" in log and " ERROR=0 " in log, log[-3000:]  # dbt ran, its lines logged by the run
     assert log.count("Prefect API: a temporary local server") == 1, log[-3000:]
     assert "Starting temporary server" not in log, log[-3000:]
