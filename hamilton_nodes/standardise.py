@@ -1,4 +1,8 @@
-"""Stage 5: the harmonised features in EPSG:4326 (valid 2D geometries, areas, provenance), standardised batch by batch."""
+"""Stage 5: the harmonised features in EPSG:4326 (valid 2D geometries, areas, provenance), standardised batch by batch.
+
+The rules for one batch's geometries are in :mod:`hamilton_nodes._geometry`, those for its attributes in
+:mod:`hamilton_nodes._attributes`; this module streams the files through them.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
+from hamilton_nodes._attributes import duplicated, json_rows, mapped, uids
+from hamilton_nodes._geometry import GEOMETRY_TYPES, WGS84, geodesic_area_m2, repair, source_crs, to_wgs84
 from hamilton_nodes.read import BATCH_SIZE, RawLayer, layer_batches
-from pvdoi.errors import SchemaError
-from pvdoi.manifest import ColumnMap, DatasetSpec
+from pvdoi.manifest import DatasetSpec
 
 log = logging.getLogger("pvdoi.standardise")
 LAYER_THREADS = max(1, min(2, os.cpu_count() or 1))  # files of one dataset standardised side by side
-STANDARDISE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-WGS84 = CRS.from_epsg(4326)
-EQUAL_AREA = CRS.from_epsg(6933)  # WGS 84 / NSIDC EASE-Grid 2.0 Global: equal-area on the WGS84 ellipsoid
-_TO_EQUAL_AREA = Transformer.from_crs(WGS84, EQUAL_AREA, always_xy=True)
-GEOMETRY_TYPES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
-                  5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
+_CODE = ("standardise.py", "_geometry.py", "_attributes.py")  # this stage's code: a change re-standardises
+STANDARDISE_VERSION = hashlib.sha256(b"".join((Path(__file__).parent / name).read_bytes() for name in _CODE)).hexdigest()
 OUTPUT_COLUMNS = [
     "feature_uid", "dataset_id", "doi", "source_file", "source_file_checksum", "source_feature_index", "unified_id",
     "geometry", "geometry_type", "area_m2", "centroid_lon", "centroid_lat", "source_area_m2", "capacity_mw",
@@ -191,15 +190,15 @@ def _standardise_layer(layer: RawLayer, spec: DatasetSpec, ingested_at: pd.Times
     for gdf, text_repairs in layer_batches(layer, spec, batch_size=None if whole else BATCH_SIZE):
         counts["read"] += len(gdf)
         counts["repaired_text"] += text_repairs
-        crs = crs or _source_crs(gdf, spec, src.name, notes)
+        crs = crs or source_crs(gdf, spec, src.name, notes)
         kept = _standardise_batch(gdf, crs, spec, offset, counts, src.name)
         offset += len(gdf)
-        attributes, json_kind = _json_rows(kept.pop("attrs"))
+        attributes, json_kind = json_rows(kept.pop("attrs"))
         batch_signature = (kept.pop("dtypes"), json_kind)
         if signature is not None and batch_signature != signature:
             raise BatchesDisagree(f"{src.name}: batches differ in column types ({signature} / {batch_signature})")
         signature = batch_signature
-        new = ~_duplicated(kept.pop("wkb"), attributes, seen)
+        new = ~duplicated(kept.pop("wkb"), attributes, seen)
         counts["dropped_duplicate"] += int((~new).sum())
         counts["written"] += int(new.sum())
         yield _harmonised({key: value[new] for key, value in kept.items()}, attributes[new], spec, src, prefix,
@@ -213,7 +212,7 @@ def _harmonised(kept: dict, attributes: np.ndarray, spec: DatasetSpec, src, pref
     """The output columns of one batch's kept rows."""
     geoms = kept["geometry"]
     out = pd.DataFrame({
-        "feature_uid": _uids(prefix, kept["index"]),
+        "feature_uid": uids(prefix, kept["index"]),
         "dataset_id": spec.id,
         "doi": spec.doi,
         "source_file": src.name,
@@ -240,7 +239,7 @@ def _standardise_batch(gdf: gpd.GeoDataFrame, crs: CRS, spec: DatasetSpec, offse
 
     Adds the batch's empties and repairs to ``counts``; duplicates are left to the caller (they span batches).
     """
-    geoms = _to_wgs84(gdf, crs, spec, name)
+    geoms = to_wgs84(gdf, crs, spec, name)
     index = np.arange(offset, offset + len(gdf), dtype="int64")
     attrs = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).set_axis(index)
 
@@ -250,7 +249,7 @@ def _standardise_batch(gdf: gpd.GeoDataFrame, crs: CRS, spec: DatasetSpec, offse
     invalid = keep & ~shapely.is_valid(geoms)
     counts["repaired_invalid"] += int(invalid.sum())
     if invalid.any():
-        geoms[invalid] = [_repair(g) for g in geoms[invalid]]
+        geoms[invalid] = [repair(g) for g in geoms[invalid]]
         unrepairable = invalid & (shapely.is_missing(geoms) | shapely.is_empty(geoms))
         counts["dropped_unrepairable"] += int(unrepairable.sum())
         keep &= ~unrepairable
@@ -261,147 +260,8 @@ def _standardise_batch(gdf: gpd.GeoDataFrame, crs: CRS, spec: DatasetSpec, offse
         "dtypes": tuple(map(str, attrs.dtypes)),
         "area_m2": geodesic_area_m2(geoms), "centroid_lon": shapely.get_x(centroids),
         "centroid_lat": shapely.get_y(centroids),
-        "unified_id": _mapped(attrs, spec.columns.unified_id, text=True).to_numpy(dtype=object),
-        "source_area_m2": _mapped(attrs, spec.columns.source_area_m2).to_numpy(),
-        "capacity_mw": _mapped(attrs, spec.columns.capacity_mw).to_numpy(),
-        "install_date": _mapped(attrs, spec.columns.install_date, text=True).to_numpy(dtype=object),
+        "unified_id": mapped(attrs, spec.columns.unified_id, text=True).to_numpy(dtype=object),
+        "source_area_m2": mapped(attrs, spec.columns.source_area_m2).to_numpy(),
+        "capacity_mw": mapped(attrs, spec.columns.capacity_mw).to_numpy(),
+        "install_date": mapped(attrs, spec.columns.install_date, text=True).to_numpy(dtype=object),
     }
-
-
-def _source_crs(gdf: gpd.GeoDataFrame, spec: DatasetSpec, name: str, notes: list[str]) -> CRS:
-    """The file's 2D CRS, or the manifest's when the file has none (noted); neither is an error."""
-    crs = gdf.crs
-    if crs is None:
-        if spec.expected_crs is None:
-            raise SchemaError("the file has no CRS and the manifest declares none (set expected_crs)",
-                              dataset_id=spec.id, file=name)
-        crs = CRS.from_user_input(spec.expected_crs)
-        notes.append(f"{name}: no CRS in the file; used the declared {spec.expected_crs}")
-    crs = CRS.from_user_input(crs)
-    return crs.to_2d() if len(crs.axis_info) > 2 else crs
-
-
-def _to_wgs84(gdf: gpd.GeoDataFrame, crs: CRS, spec: DatasetSpec, name: str) -> np.ndarray:
-    geoms = np.array(gdf.geometry.array, dtype=object)  # a copy: repairs replace its items
-    extra = shapely.has_z(geoms) | shapely.has_m(geoms)
-    if extra.any():  # only those: force_2d copies every geometry it is given
-        geoms[extra] = shapely.force_2d(geoms[extra])
-    if crs.is_geographic:
-        x0, y0, x1, y1 = shapely.total_bounds(geoms)
-        if np.isfinite(x0) and (x0 < -180.5 or x1 > 360.5 or y0 < -90.5 or y1 > 90.5):
-            raise SchemaError(
-                f"coordinates span x {x0:.1f}..{x1:.1f}, y {y0:.1f}..{y1:.1f}, impossible for the geographic CRS "
-                f"{crs.to_string()}: the file is probably projected (metres) with a wrong or missing CRS",
-                dataset_id=spec.id, file=name)
-    if not crs.equals(WGS84, ignore_axis_order=True):
-        transformer = Transformer.from_crs(crs, WGS84, always_xy=True)
-        geoms = shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
-    return geoms
-
-
-def _repair(geom):
-    """A valid version of an invalid geometry, keeping only parts of the original dimension."""
-    fixed = shapely.make_valid(geom, method="structure", keep_collapsed=False)
-    dim = shapely.get_dimensions(geom)
-    if shapely.get_type_id(fixed) == 7 or shapely.get_dimensions(fixed) != dim:
-        parts = [p for p in shapely.get_parts(fixed) if shapely.get_dimensions(p) == dim]
-        if not parts:
-            return None
-        fixed = shapely.union_all(parts) if len(parts) > 1 else parts[0]
-    return fixed
-
-
-def geodesic_area_m2(geoms: np.ndarray) -> np.ndarray:
-    """Area on the WGS84 ellipsoid via the EASE-Grid 2.0 equal-area projection (0 for points and lines)."""
-    projected = shapely.transform(geoms, lambda xy: np.column_stack(_TO_EQUAL_AREA.transform(xy[:, 0], xy[:, 1])))
-    return shapely.area(projected)
-
-
-def _duplicated(wkb: np.ndarray, attributes: np.ndarray, seen: set) -> np.ndarray:
-    """Exact duplicates of an earlier row: the same geometry (WKB bytes) and the same attributes (JSON text).
-
-    ``seen`` holds a 128-bit BLAKE2b digest of each earlier row's (WKB, JSON) pair, of earlier batches too, and
-    gets this batch's; the first copy stays. Digests instead of the pairs themselves keep the set ~10x smaller
-    (a few MB per 100,000 rows rather than the rows' bytes); two different rows sharing a digest is a
-    cryptographic collision, not a practical concern.
-    """
-    add, blake2b, dup = seen.add, hashlib.blake2b, np.zeros(len(wkb), dtype=bool)
-    for i, (geometry, text) in enumerate(zip(wkb.tolist(), attributes.tolist())):
-        h = blake2b(geometry, digest_size=16)
-        h.update(text.encode())  # WKB is self-delimiting: the pair is unambiguous
-        key = h.digest()
-        if key in seen:
-            dup[i] = True
-        else:
-            add(key)
-    return dup
-
-
-def _uids(prefix: str, index: np.ndarray) -> list[str]:
-    """Each row's stable id: a hash of ``dataset_id \\x1f source_file \\x1f`` (the prefix) and its index in the file."""
-    blake2b = hashlib.blake2b
-    return [blake2b(f"{prefix}{i}".encode(), digest_size=10).hexdigest() for i in index.tolist()]
-
-
-def _mapped(attrs: pd.DataFrame, mapping: ColumnMap | None, *, text: bool = False) -> pd.Series:
-    """The first non-null value among the mapped source columns present in this file."""
-    result = pd.Series(pd.NA if text else np.nan, index=attrs.index, dtype="string" if text else "float64")
-    if mapping is None:
-        return result
-    for column in mapping.from_:
-        if column not in attrs.columns:
-            continue
-        values = attrs[column]
-        if text:
-            values = _texts(values)
-        else:
-            values = pd.to_numeric(values, errors="coerce") * mapping.scale
-        result = result.fillna(values)
-    return result.astype("string" if text else "float64")
-
-
-def _texts(values: pd.Series) -> pd.Series:
-    """``_as_text`` of every non-null value, vectorised where the column's type allows it."""
-    if pd.api.types.is_integer_dtype(values.dtype):
-        return values.astype("string")
-    if pd.api.types.is_float_dtype(values.dtype):
-        v = values.to_numpy()
-        whole = np.isfinite(v) & (np.floor(v) == v) & (np.abs(v) < 2**53)
-        if whole.all() or not (~whole & ~np.isnan(v)).any():
-            out = pd.Series(pd.NA, index=values.index, dtype="string")
-            out[whole] = v[whole].astype(np.int64).astype(str)
-            return out
-    elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
-        return values.astype("string")
-    return values.map(_as_text, na_action="ignore").astype("string")
-
-
-def _as_text(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (pd.Timestamp, datetime)):
-        return value.isoformat()
-    return str(value)
-
-
-def _json_rows(attrs: pd.DataFrame) -> tuple[np.ndarray, str]:
-    """Every original attribute of every row as a JSON object text (NaN as null), one per row, and its writer.
-
-    DuckDB's ``to_json`` over the Arrow table does this in C++; frames Arrow cannot take (mixed
-    Python objects) go through pandas' slower JSON writer.
-    """
-    if not len(attrs.columns):
-        return np.full(len(attrs), "{}", dtype=object), "none"
-    try:
-        table = pa.Table.from_pandas(attrs.reset_index(drop=True), preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        text = attrs.reset_index(drop=True).to_json(orient="records", lines=True, date_format="iso",
-                                                     force_ascii=False, default_handler=str)
-        return np.array(text.rstrip("\n").split("\n") if len(attrs) else [], dtype=object), "pandas"
-    con = duckdb.connect()
-    try:
-        con.register("attrs", table)
-        rows = con.execute("SELECT to_json(attrs)::VARCHAR FROM attrs").fetch_arrow_table().column(0)
-    finally:
-        con.close()
-    return rows.to_numpy(zero_copy_only=False).astype(object), "duckdb"

@@ -174,14 +174,14 @@ def test_fast_paths_change_nothing(repo, tmp_path):
 def test_attribute_json_matches_pandas_json(repo, workdir):
     """The DuckDB JSON writer says what pandas' would: same keys, values and nulls, row by row."""
     from hamilton_nodes.read import RawLayer, read_layer
-    from hamilton_nodes.standardise import _json_rows
+    from hamilton_nodes._attributes import json_rows
     from pvdoi.manifest import load_manifest
 
     spec = load_manifest(get_settings().manifest_path).get("uk_crowdsourced_pv_2020")
     path = str(repo.files_dir / "uk_crowdsourced_pv_2020" / "ukpvgeo_geometries.geojson")
     frame = read_layer(RawLayer(SourceFile("ukpvgeo_geometries.geojson", path, path, "md5:x")), spec)
     attrs = frame.drop(columns="geometry")
-    ours = [json.loads(t) for t in _json_rows(attrs)[0]]
+    ours = [json.loads(t) for t in json_rows(attrs)[0]]
     reference = [json.loads(t) for t in attrs.to_json(orient="records", lines=True, date_format="iso",
                                                        force_ascii=False).splitlines()]
     assert len(ours) == len(reference) == len(attrs)

@@ -13,7 +13,8 @@ from pyproj import Geod
 from shapely.geometry.polygon import orient
 
 from hamilton_nodes.read import RawLayer
-from hamilton_nodes.standardise import geodesic_area_m2, standardised_features
+from hamilton_nodes._geometry import geodesic_area_m2
+from hamilton_nodes.standardise import standardised_features
 from pvdoi.errors import SchemaError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import SourceFile
@@ -118,13 +119,13 @@ def test_files_with_different_schemas_are_unified_explicitly():
 
 
 def test_duplicates_are_exact_and_the_first_copy_stays():
-    from hamilton_nodes.standardise import _duplicated
+    from hamilton_nodes._attributes import duplicated
 
     a, b = shapely.box(0, 0, 1, 1), shapely.box(0, 0, 1, 2)
     wkb = shapely.to_wkb(np.array([a, a, b, a, a, shapely.Point(0, 0)], dtype=object))
     attrs = np.array(['{"k":1}', '{"k":2}', '{"k":1}', '{"k":1}', '{"k":1}', '{"k":1}'], dtype=object)
-    assert _duplicated(wkb, attrs, set()).tolist() == [False, False, False, True, True, False]
-    assert _duplicated(wkb[:0], attrs[:0], set()).tolist() == []
+    assert duplicated(wkb, attrs, set()).tolist() == [False, False, False, True, True, False]
+    assert duplicated(wkb[:0], attrs[:0], set()).tolist() == []
     seen: set = set()  # batches of one file share what was seen: a copy in a later batch is a duplicate too
-    assert _duplicated(wkb[:2], attrs[:2], seen).tolist() == [False, False]
-    assert _duplicated(wkb[2:], attrs[2:], seen).tolist() == [False, True, True, False]
+    assert duplicated(wkb[:2], attrs[:2], seen).tolist() == [False, False]
+    assert duplicated(wkb[2:], attrs[2:], seen).tolist() == [False, True, True, False]
