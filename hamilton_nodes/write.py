@@ -16,6 +16,7 @@ from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet enco
 
 from hamilton_nodes import file_parts
 from hamilton_nodes.standardise import FeatureStream, StandardisedFeatures
+from pvdoi.atomic import publish
 from pvdoi.errors import StorageError
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
@@ -54,7 +55,7 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse
     try:
         pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_SIZE)
         digest = _sha256(tmp)
-        os.replace(tmp, final)
+        publish(tmp, final)
     except OSError as exc:
         raise StorageError(f"cannot write {final}: {exc}; the previous file (if any) is unchanged",
                            dataset_id=dataset_id, file=os.path.basename(final)) from None

@@ -1,9 +1,12 @@
-"""Small files written whole or not at all (status, results, cache events): readers never see half a file."""
+"""Files written whole or not at all (status, results, cache events, outputs): readers never see half a file."""
 
 from __future__ import annotations
 
 import json
 import os
+
+_UMASK = os.umask(0o022)  # read once, at import (before any thread starts): os.umask can only be read by setting it
+os.umask(_UMASK)
 
 
 def write_text_atomic(path: str, text: str) -> str:
@@ -18,6 +21,16 @@ def write_text_atomic(path: str, text: str) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def publish(tmp: str, final: str | os.PathLike) -> None:
+    """Move a finished ``mkstemp`` file into place with the mode a plain ``open`` would have given it.
+
+    ``mkstemp`` makes files readable by their owner only (0600); the GeoParquet outputs and downloads are
+    data for a team to read, so they get 0666 less the process's umask (0644 under the usual 022).
+    """
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.replace(tmp, final)
 
 
 def write_json_atomic(path: str, value: object) -> str:

@@ -10,6 +10,7 @@ import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
+from pvdoi.atomic import publish
 from pvdoi.errors import ChecksumError, DownloadError, FileTooLargeError, StorageError
 from pvdoi.http import Http
 from pvdoi.records import LocalFile, RemoteFile
@@ -113,7 +114,7 @@ def _stream_to_store(remote: RemoteFile, tmp_name: str, fd: int, *, store_dir: s
     checksum = remote.checksum or actual
     final = store_path(store_dir, checksum, remote.name)
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp_name, final)
+    publish(tmp_name, final)
     log.info("downloaded %s (%d bytes, %s verified)", remote.name, size, checksum)
     return LocalFile(remote.name, str(final), size, checksum, size)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import geopandas as gpd
 import pyarrow.parquet as pq
@@ -27,6 +28,15 @@ def _downloads(repo) -> int:
                for _, path in list(repo.requests))
 
 
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+_umask = os.umask(0o022)
+os.umask(_umask)
+_readable = 0o666 & ~_umask
+
+
 def test_all_six_datasets_become_verified_geoparquet(repo, workdir):
     results = run_doi_pipeline()
     assert [r["status"] for r in results.values()] == ["completed"] * 6, results
@@ -35,6 +45,7 @@ def test_all_six_datasets_become_verified_geoparquet(repo, workdir):
         assert c["read"] == c["written"] + c["dropped_empty"] + c["dropped_unrepairable"] + c["dropped_duplicate"]
         path = report["geoparquet"]["path"]
         assert path == str(workdir / "data" / "geoparquet" / f"{dataset_id}.parquet")
+        assert _mode(path) == _readable, "outputs are for a team: mode as open() gives, not mkstemp's 0600"
         geo = json.loads(pq.read_schema(path).metadata[b"geo"])
         assert geo["version"] == "1.1.0" and "covering" in geo["columns"]["geometry"]
         assert pq.ParquetFile(path).metadata.row_group(0).column(0).compression == "ZSTD"
@@ -73,6 +84,10 @@ def test_all_six_datasets_become_verified_geoparquet(repo, workdir):
     keys = {name: set(json.loads(china.loc[china["source_file"] == name, "source_attributes"].iloc[0]))
             for name in set(china["source_file"])}
     assert keys["PV_Test_2015.shp"] != keys["PV_Train_2020.shp"]  # schemas kept apart, not NaN-unioned
+
+    store = workdir / "data" / "downloads"
+    downloads = [p for p in store.rglob("*") if p.is_file() and p.relative_to(store).parts[0] != "tmp"]
+    assert downloads and {_mode(p) for p in downloads} == {_readable}
 
     bradbury = results["usa_cali_usgs_pv_2016"]
     assert [f["name"] for f in bradbury["files"]] == ["SolarArrayPolygons.geojson"]
