@@ -12,6 +12,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry.polygon import orient
 
+from hamilton_nodes import read
 from hamilton_nodes.read import RawLayer
 from hamilton_nodes._geometry import geodesic_area_m2
 from hamilton_nodes.standardise import standardised_features
@@ -103,6 +104,24 @@ def test_projected_crs_is_reprojected_and_z_dropped():
     geom = out.frame.geometry.iloc[0]
     assert not geom.has_z and 2 < geom.centroid.x < 4 and 51 < geom.centroid.y < 52
     assert out.frame["area_m2"].iloc[0] == pytest.approx(10_000, rel=2e-3)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:4979", "EPSG:4326+5773", "EPSG:7415"])
+def test_3d_crs_and_heights_are_dropped_to_2d(tmp_path, crs):
+    """3-D geographic (4979), WGS 84 + EGM96 height and a projected compound CRS, read back from a GeoPackage."""
+    x, y = (5.0, 52.0) if crs != "EPSG:7415" else (155_000.0, 463_000.0)
+    d = 1e-3 if crs != "EPSG:7415" else 100.0
+    ring = [(x, y, 3.0), (x + d, y, 3.5), (x + d, y + d, 4.0), (x, y + d, 3.0)]
+    path = tmp_path / "heights.gpkg"
+    gpd.GeoDataFrame({"pid": [1]}, geometry=[shapely.Polygon(ring)], crs=crs).to_file(path)
+    source = SourceFile("heights.gpkg", str(path), "heights.gpkg", "md5:abc")
+    out = standardised_features(read.raw_layers([source], _spec()), _spec())
+    geom = out.frame.geometry.iloc[0]
+    assert out.counts["written"] == 1 and not geom.has_z and out.frame.crs.to_epsg() == 4326
+    lon, lat = (5.0005, 52.0005) if crs != "EPSG:7415" else (5.3880, 52.1557)  # RD New's origin is Amersfoort
+    assert geom.centroid.x == pytest.approx(lon, abs=1e-3) and geom.centroid.y == pytest.approx(lat, abs=1e-3)
+    expected = 111_320 * 0.001 * 111_320 * 0.001 * np.cos(np.radians(52)) if crs != "EPSG:7415" else 10_000
+    assert out.frame["area_m2"].iloc[0] == pytest.approx(expected, rel=1e-2)
 
 
 def test_files_with_different_schemas_are_unified_explicitly():
