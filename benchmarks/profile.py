@@ -34,7 +34,7 @@ class NodeTimer(NodeExecutionHook):
 
 def profile(dataset_id: str, scale: float, out_dir: Path) -> tuple[float, dict[str, float]]:
     """Total seconds of a cold ``run_dataset`` and the seconds of each node."""
-    import pvdoi.pipeline as pipeline
+    import flows.dataflow as pipeline
 
     timer = NodeTimer()
     with RepoServer(out_dir / f"corpus-{scale:g}", scale=scale) as server:

@@ -28,7 +28,7 @@ from pvdoi.archive import extract_archive, is_archive
 from pvdoi.manifest import load_manifest
 from pvdoi.testing.reposerver import RepoServer
 
-PVDOI = [sys.executable, "-m", "pvdoi.cli"]
+PVDOI = [sys.executable, "-m", "flows.cli"]
 CHANGED = ("global_pv_inventory_sent2_spot_2021", "cv_polygons.geojson")
 
 

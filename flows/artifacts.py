@@ -9,33 +9,37 @@ from datetime import datetime, timezone
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from pvdoi.atomic import write_json_atomic
+from pvdoi.results import DatasetResult
 
 STATUS_KEY = "pv-dataset-status"
 STATUS_FILE = "dataset_status.json"
 
 
-def run_rows(results: dict[str, dict]) -> list[dict]:
+def publish_results(results: dict[str, DatasetResult], failed_message: str | None, data_dir: str) -> None:
+    """Everything a run leaves for people: its table artifacts, the cross-run status, its results file."""
+    publish_run_table(results, failed_message)
+    publish_status(results, data_dir)
+    write_run_results(results, data_dir)
+
+
+def run_rows(results: dict[str, DatasetResult]) -> list[dict]:
     """One row per dataset: status, rows, MB downloaded, checksums verified, cache hits/misses, duration, error."""
     rows = []
     for dataset_id, r in results.items():
-        if r.get("status") != "completed":
-            rows.append({"dataset": dataset_id, "status": r.get("status", "failed"), "rows_read": None,
-                         "rows_written": None, "rows_dropped": None, "mb_downloaded": None,
-                         "checksums_verified": None, "cache_hits": None, "cache_misses": None, "duration_s": None,
-                         "error": r.get("error")})
-            continue
-        c = r["counts"]
+        done = r.ok
+        c = r.counts
         rows.append({
-            "dataset": dataset_id, "status": "completed", "rows_read": c["read"], "rows_written": c["written"],
-            "rows_dropped": c["read"] - c["written"], "mb_downloaded": round(r.get("downloaded_bytes", 0) / 2**20, 2),
-            "checksums_verified": sum(1 for f in r["files"] if f.get("checksum")),
-            "cache_hits": len(r["cache"]["hits"]), "cache_misses": len(r["cache"]["misses"]),
-            "duration_s": r.get("duration_s"), "error": None,
+            "dataset": dataset_id, "status": r.status, "rows_read": c["read"] if done else None,
+            "rows_written": c["written"] if done else None, "rows_dropped": r.dropped if done else None,
+            "mb_downloaded": round(r.downloaded_bytes / 2**20, 2) if done else None,
+            "checksums_verified": sum(1 for f in r.files if f.get("checksum")) if done else None,
+            "cache_hits": len(r.cache.hits) if done else None, "cache_misses": len(r.cache.misses) if done else None,
+            "duration_s": r.duration_s if done else None, "error": r.error,
         })
     return rows
 
 
-def publish_run_table(results: dict[str, dict], failed_message: str | None) -> None:
+def publish_run_table(results: dict[str, DatasetResult], failed_message: str | None) -> None:
     """The run's table artifact (and a short markdown summary naming the failures)."""
     create_table_artifact(table=run_rows(results), key="pv-ingest-run", description="Per-dataset results of this run")
     if failed_message:
@@ -43,7 +47,7 @@ def publish_run_table(results: dict[str, dict], failed_message: str | None) -> N
                                  description="Datasets that failed in this run")
 
 
-def publish_status(results: dict[str, dict], data_dir: str) -> list[dict]:
+def publish_status(results: dict[str, DatasetResult], data_dir: str) -> list[dict]:
     """Update the cross-run status (last status, last success, rows, checksums, cache hits) and publish it."""
     path = os.path.join(data_dir, STATUS_FILE)
     status: dict[str, dict] = {}
@@ -54,13 +58,13 @@ def publish_status(results: dict[str, dict], data_dir: str) -> list[dict]:
     for dataset_id, r in results.items():
         entry = status.get(dataset_id, {"dataset": dataset_id, "last_success": None, "rows": None,
                                         "source_checksums": None, "cache_hits": None})
-        entry["last_status"] = r.get("status")
+        entry["last_status"] = r.status
         entry["last_run"] = now
-        entry["last_error"] = r.get("error")
-        if r.get("status") == "completed":
-            entry.update(last_success=now, rows=r["counts"]["written"],
-                         source_checksums=", ".join(f"{f['name']}={f['checksum']}" for f in r["files"]),
-                         cache_hits=len(r["cache"]["hits"]))
+        entry["last_error"] = r.error
+        if r.ok:
+            entry.update(last_success=now, rows=r.counts["written"],
+                         source_checksums=", ".join(f"{f['name']}={f['checksum']}" for f in r.files),
+                         cache_hits=len(r.cache.hits))
         status[dataset_id] = entry
     write_json_atomic(path, status)
     table = [status[k] for k in sorted(status)]
@@ -73,8 +77,17 @@ def run_results_path(data_dir: str, flow_run_id: object) -> str:
     return os.path.join(data_dir, "flow_runs", f"{flow_run_id}.json")
 
 
-def write_run_results(results: dict[str, dict], data_dir: str) -> str:
+def write_run_results(results: dict[str, DatasetResult], data_dir: str) -> str:
     """Keep this flow run's per-dataset results beside the data: a failed run's state carries none."""
     from prefect.runtime import flow_run
 
-    return write_json_atomic(run_results_path(data_dir, flow_run.id), results)
+    return write_json_atomic(run_results_path(data_dir, flow_run.id), {d: r.as_dict() for d, r in results.items()})
+
+
+def read_run_results(data_dir: str, flow_run_id: object) -> dict[str, DatasetResult] | None:
+    """The results :func:`write_run_results` kept for a flow run, or None."""
+    path = run_results_path(data_dir, flow_run_id)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return {d: DatasetResult.from_dict(r) for d, r in json.load(fh).items()}

@@ -1,8 +1,7 @@
-"""Prefect tasks: one per dataset (the Hamilton dataflow), the warehouse load and ``dbt build``."""
+"""Prefect tasks: one per dataset (its Hamilton dataflow), its warehouse load, the Overture divisions, ``dbt build``."""
 
 from __future__ import annotations
 
-import logging
 import os
 
 from prefect import task
@@ -10,10 +9,12 @@ from prefect.cache_policies import INPUTS, RUN_ID
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
+from flows.dataflow import run_divisions
+from flows.fanout import IngestOptions
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.errors import DbtBuildError, PVDOIError
-from pvdoi.pipeline import run_dataset
-from pvdoi.warehouse import load_datasets, warehouse
+from pvdoi.results import DatasetResult
+from pvdoi.warehouse import load_datasets, load_division_areas, warehouse, warehouse_lock
 
 TRANSIENT_BUILTINS = (ConnectionError, TimeoutError)
 
@@ -41,31 +42,46 @@ def is_transient(task, task_run, state) -> bool:
     persist_result=True,
     cache_policy=RUN_ID + INPUTS,  # a Retry of the same flow run returns the datasets that succeeded as Cached
 )
-def ingest_dataset(dataset_id: str, *, manifest_path: str, data_dir: str, cache_path: str | None, use_cache: bool,
-                   force_download: bool, max_mb: float) -> dict:
-    """Run the dataset's Hamilton dataflow and return its small report (paths, counts, checksums, cache)."""
+def ingest_dataset(dataset_id: str, options: IngestOptions) -> DatasetResult:
+    """Run the dataset's Hamilton dataflow; its result (paths, counts, checksums, cache)."""
     logger = get_run_logger()
-    report = run_dataset(dataset_id, manifest_path=manifest_path, data_dir=data_dir, cache_path=cache_path,
-                         enable_caching=use_cache, force_download=force_download, max_mb=max_mb)
-    cache = report["cache"]
+    result = options.run(dataset_id)
     logger.info("%s: %d features written (read %d); cache hits %s; executed %s; %.1f MB downloaded",
-                dataset_id, report["counts"]["written"], report["counts"]["read"], cache["hits"], cache["misses"],
-                report["downloaded_bytes"] / 2**20)
-    for note in report["notes"]:
+                dataset_id, result.counts["written"], result.counts["read"], list(result.cache.hits),
+                list(result.cache.misses), result.downloaded_bytes / 2**20)
+    for note in result.notes:
         logger.warning("%s: %s", dataset_id, note)
-    return report
+    return result
 
 
-@task(name="load-warehouse")
-def load_warehouse(reports: list[dict], database_path: str) -> list[dict]:
-    """Load each ingested dataset's GeoParquet into ``raw_data`` (one transaction per dataset)."""
-    logger = get_run_logger()
+@task(name="load-dataset", task_run_name="load-{result.dataset_id}")
+def load_dataset(result: DatasetResult, database_path: str) -> dict:
+    """Replace the dataset's rows in ``raw_data`` with its GeoParquet file's, in one transaction."""
     with warehouse(database_path, spatial=False) as con:  # spatial loaded only if rows change
-        loaded = load_datasets(con, reports)
-    for result in loaded:
-        logger.info("%s: %s (%d rows)", result["dataset_id"], "loaded" if result["loaded"] else "unchanged",
-                    result["rows"])
+        [loaded] = load_datasets(con, [result])
+    get_run_logger().info("%s: %s (%d rows)", result.dataset_id, "loaded" if loaded["loaded"] else "unchanged",
+                          loaded["rows"])
     return loaded
+
+
+@task(name="fetch-divisions", retries=2, retry_delay_seconds=exponential_backoff(backoff_factor=5),
+      retry_condition_fn=is_transient)  # an unreachable source is retried; a wrong release or empty answer is not
+def fetch_divisions(database_path: str, *, data_dir: str, cache_path: str | None = None, use_cache: bool = True,
+                    release: str | None = None) -> dict:
+    """The Overture country and region areas around the warehouse's installations, fetched into a file."""
+    fetched = run_divisions(database_path, data_dir=data_dir, release=release, cache_path=cache_path,
+                            enable_caching=use_cache)
+    get_run_logger().info("Overture %s (%s): %s, %d division areas for bbox %s; cache hits %s, executed %s",
+                          fetched["release"], fetched["url"], fetched["status"], fetched["rows"], fetched["bbox"],
+                          fetched["cache"]["hits"], fetched["cache"]["misses"])
+    return fetched
+
+
+@task(name="load-divisions")
+def load_divisions(fetched: dict, database_path: str) -> dict:
+    """Replace ``raw_data.overture_division_areas`` with the fetched areas, in one transaction."""
+    with warehouse(database_path) as con:
+        return load_division_areas(con, fetched)
 
 
 def _release_dbt_duckdb() -> None:
@@ -80,20 +96,21 @@ def _release_dbt_duckdb() -> None:
 @task(name="dbt-build")
 def dbt_build(database_path: str, target_dir: str) -> dict:
     """``dbt build`` on the warehouse through prefect-dbt (one Prefect task per dbt node)."""
+    import json
+
     from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
 
     from pvdoi.duckdb_ext import install_extensions
-    from pvdoi.warehouse import warehouse_lock
 
     install_extensions(("spatial",))
-    os.environ["PVDOI_DATABASE_PATH"] = os.path.abspath(database_path)
-    os.environ.setdefault("DBT_USE_COLORS", "false")
     settings = PrefectDbtSettings(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
                                   target_path=os.path.abspath(target_dir))
     runner = PrefectDbtRunner(settings=settings, raise_on_failure=True)
+    args = ["build", "--log-path", os.path.abspath(os.path.join(target_dir, "logs")),
+            "--vars", json.dumps({"database_path": os.path.abspath(database_path)})]
     with warehouse_lock(database_path):
         try:
-            result = runner.invoke(["build", "--log-path", os.path.abspath(os.path.join(target_dir, "logs"))])
+            result = runner.invoke(args)
         except ValueError as exc:
             raise DbtBuildError(f"dbt build failed: {exc}") from None
         finally:
@@ -102,5 +119,5 @@ def dbt_build(database_path: str, target_dir: str) -> dict:
     statuses: dict[str, int] = {}
     for node in nodes:
         statuses[str(node.status)] = statuses.get(str(node.status), 0) + 1
-    logging.getLogger("pvdoi.dbt").info("dbt build: %s", statuses)
+    get_run_logger().info("dbt build: %s", statuses)
     return {"success": bool(result.success), "nodes": len(nodes), "statuses": statuses}

@@ -23,7 +23,3 @@ def downloaded_files(selected_files: list[RemoteFile], dataset_spec: DatasetSpec
     return [fetch(f, store_dir=store, http=http, max_mb=limit, dataset_id=dataset_spec.id, force=force_download)
             for f in selected_files]
 
-
-def source_checksums(downloaded_files: list[LocalFile]) -> dict[str, str]:
-    """Published checksum of every downloaded file, by name: what every later stage's cache key rests on."""
-    return {f.name: f.checksum for f in downloaded_files}

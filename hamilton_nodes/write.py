@@ -1,154 +1,32 @@
-"""Stage 6: the dataset's GeoParquet 1.1 file, written atomically, and the dataset's report."""
+"""Stage 6: the dataset's GeoParquet 1.1 file, written atomically as its features stream, and the dataset's result."""
 
 from __future__ import annotations
 
-import dataclasses
-import glob
-import hashlib
-import json
-import os
-import tempfile
-
-import pyarrow as pa
-import pyarrow.parquet as pq
-from filelock import FileLock
-from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet encoder (what to_parquet uses)
-
-from hamilton_nodes import file_parts
-from hamilton_nodes.standardise import FeatureStream, StandardisedFeatures
-from pvdoi.atomic import publish
-from pvdoi.errors import StorageError
+from pvdoi.features.geoparquet import write_geoparquet
+from pvdoi.features.stream import StandardisedFeatures
 from pvdoi.manifest import DatasetSpec
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
+from pvdoi.results import DatasetResult, GeoParquetOutput
 
-ROW_GROUP_SIZE = 65_536  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
 
-
-def geoparquet_file(standardised_features: StandardisedFeatures, dataset_spec: DatasetSpec, data_dir: str,
+def geoparquet_file(standardised_features: StandardisedFeatures, data_dir: str,
                     reuse_unchanged_files: bool = True) -> dict:
-    """Path, size, SHA-256, rows and counts of the dataset's GeoParquet file (zstd, bbox covering column).
-
-    With ``reuse_unchanged_files``, the rows of source files unchanged since the previous file was written are
-    taken from it instead of being read and standardised again (see ``file_parts``).
-    """
-    out_dir = os.path.join(data_dir, "geoparquet")
-    os.makedirs(out_dir, exist_ok=True)
-    final = os.path.join(out_dir, f"{dataset_spec.id}.parquet")
-    locks = os.path.join(data_dir, "locks")
-    os.makedirs(locks, exist_ok=True)
-    with FileLock(os.path.join(locks, f"geoparquet-{dataset_spec.id}.lock")):  # one writer per dataset
-        return _write(standardised_features, final, dataset_spec.id, reuse=reuse_unchanged_files)
+    """Path, size, SHA-256, rows and counts of the dataset's GeoParquet file (zstd, bbox covering column)."""
+    return write_geoparquet(standardised_features, data_dir, reuse=reuse_unchanged_files)
 
 
-def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse: bool) -> dict:
-    out_dir = os.path.dirname(final)
-    for stale in glob.glob(os.path.join(out_dir, f".{dataset_id}.*.parquet.tmp")):
-        os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
-    keys = [file_parts.part_key(layer, features) for layer in features.layers]
-    previous = file_parts.previous_parts(final, keys, _sha256) if reuse else {}
-    parts = _parts(features, keys, previous)
-    if previous and not _same_schemas(parts):  # rare: let the casts of a full pass decide the column types
-        parts = _parts(features, keys, {})
-    table = _table(parts)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-        digest = _sha256(tmp)
-        publish(tmp, final)
-    except OSError as exc:
-        raise StorageError(f"cannot write {final}: {exc}; the previous file (if any) is unchanged",
-                           dataset_id=dataset_id, file=os.path.basename(final)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    file_parts.save_record(final, digest, parts)
-    per_file = {p.name: p.counts for p in parts}
-    counts, notes = FeatureStream.totals(features.spec, per_file, [p.notes for p in parts])
-    return {"path": os.path.abspath(final), "sha256": digest, "bytes": os.path.getsize(final),
-            "rows": table.num_rows, "counts": counts, "per_file": per_file, "notes": notes,
-            "reused_files": [p.name for p in parts if p.key in previous]}
-
-
-def _parts(features: StandardisedFeatures, keys: list[str | None], previous: dict) -> list[file_parts.FilePart]:
-    """Every source file's rows in file order: from ``previous`` when its key is there, else read and encoded now.
-
-    The files read now are one pass of the stream over them, each batch encoded by geopandas' GeoParquet encoder
-    (WKB, covering bbox, ``geo`` metadata) in the thread that made it.
-    """
-    todo = [layer for layer, key in zip(features.layers, keys) if key not in previous]
-    tables: dict[str | None, list[pa.Table]] = {}
-    stream = None
-    if todo:
-        stream, encoded = dataclasses.replace(features, layers=todo).drained(each=_named_table)
-        for name, table in encoded:
-            tables.setdefault(name, []).append(table)
-    parts = []
-    for layer, key in zip(features.layers, keys):
-        name = layer.source.name
-        if key in previous:
-            parts.append(previous[key])
-            continue
-        own = tables.get(name, [])
-        parts.append(file_parts.FilePart(name, key, own, stream.per_file[name], stream.layer_notes[name],
-                                         file_parts.merged_geo([file_parts.table_geo(t) for t in own])))
-    if not any(p.rows for p in parts):
-        if not todo:  # every file reused and none has a row: one pass for the columns of an empty file
-            return _parts(features, keys, {})
-        parts[0].tables = tables[None]  # nothing written: the stream's empty batch still has the columns
-    return parts
-
-
-def _named_table(frame) -> tuple[str | None, pa.Table]:
-    name = frame["source_file"].iat[0] if len(frame) else None  # the empty frame of a dataset with no rows
-    return name, _geopandas_to_arrow(frame, index=False, schema_version="1.1.0", write_covering_bbox=True)
-
-
-def _same_schemas(parts: list[file_parts.FilePart]) -> bool:
-    schemas = [t.schema.remove_metadata() for p in parts for t in p.tables if t.num_rows]
-    return all(s.equals(schemas[0]) for s in schemas)
-
-
-def _table(parts: list[file_parts.FilePart]) -> pa.Table:
-    """The parts as one GeoParquet 1.1 Arrow table: the first one's schema and metadata, the ``geo`` bounding
-    boxes and geometry types merged over all of them (the table ``GeoDataFrame.to_parquet`` would write)."""
-    tables = [t for p in parts for t in p.tables if t.num_rows] or parts[0].tables
-    metadata = dict(tables[0].schema.metadata)
-    geo = json.loads(metadata[b"geo"])
-    for column, meta in file_parts.merged_geo([p.geo for p in parts if p.rows]).items():
-        geo["columns"][column].update(meta)
-    metadata[b"geo"] = json.dumps(geo).encode()
-    schema = tables[0].schema.with_metadata(metadata)
-    return pa.concat_tables([t.cast(schema) if t.schema != tables[0].schema else t for t in tables]
-                            ).replace_schema_metadata(metadata)
-
-
-def dataset_report(geoparquet_file: dict, dataset_spec: DatasetSpec, published_record: tuple[RecordInfo, list[RemoteFile]],
-                   downloaded_files: list[LocalFile]) -> dict:
+def dataset_report(geoparquet_file: dict, dataset_spec: DatasetSpec,
+                   published_record: tuple[RecordInfo, list[RemoteFile]],
+                   downloaded_files: list[LocalFile]) -> DatasetResult:
     """Everything a researcher needs to trust the output: provenance, checksums and every count."""
     info = published_record[0]
-    return {
-        "dataset_id": dataset_spec.id,
-        "doi": dataset_spec.doi,
-        "title": dataset_spec.title,
-        "license": dataset_spec.license,
-        "repository": info.repository,
-        "record_id": info.record_id,
-        "record_version": info.version,
-        "record_license": info.license,
-        "files": [{"name": f.name, "checksum": f.checksum, "size": f.size} for f in downloaded_files],
-        "counts": geoparquet_file["counts"],
-        "per_file": geoparquet_file["per_file"],
-        "expected_count": dataset_spec.expected_count,
-        "notes": geoparquet_file["notes"],
-        "reused_files": geoparquet_file["reused_files"],
-        "geoparquet": {k: geoparquet_file[k] for k in ("path", "sha256", "bytes", "rows")},
-    }
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return DatasetResult(
+        dataset_id=dataset_spec.id, doi=dataset_spec.doi, title=dataset_spec.title, license=dataset_spec.license,
+        repository=info.repository, record_id=info.record_id, record_version=info.version,
+        record_license=info.license,
+        files=tuple({"name": f.name, "checksum": f.checksum, "size": f.size} for f in downloaded_files),
+        counts=geoparquet_file["counts"], per_file=geoparquet_file["per_file"],
+        expected_count=dataset_spec.expected_count, notes=tuple(geoparquet_file["notes"]),
+        reused_files=tuple(geoparquet_file["reused_files"]),
+        geoparquet=GeoParquetOutput(**{k: geoparquet_file[k] for k in ("path", "sha256", "bytes", "rows")}),
+    )

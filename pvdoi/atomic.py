@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -36,3 +37,12 @@ def publish(tmp: str, final: str | os.PathLike) -> None:
 def write_json_atomic(path: str, value: object) -> str:
     """``value`` as indented JSON (unknown types as their ``str``), written atomically."""
     return write_text_atomic(path, json.dumps(value, indent=1, default=str))
+
+
+def sha256_file(path: str) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import pickle
 import sqlite3
 import tempfile
 import time
@@ -171,7 +170,8 @@ def register_fingerprints() -> None:
     """Register the fast frame fingerprint and a pydantic one with Hamilton (idempotent)."""
     import geopandas as gpd
 
-    from hamilton_nodes.standardise import StandardisedFeatures
+    from pvdoi.features.reader import RawLayer
+    from pvdoi.features.stream import StandardisedFeatures
     from pvdoi.records import LocalFile
 
     fingerprinting.hash_value.register(pd.DataFrame)(_fingerprint_frame)
@@ -179,7 +179,7 @@ def register_fingerprints() -> None:
     fingerprinting.hash_value.register(pd.Series)(lambda s, *a, **k: _fingerprint_frame(s.to_frame()))
     fingerprinting.hash_value.register(BaseModel)(_fingerprint_model)
     fingerprinting.hash_value.register(LocalFile)(_fingerprint_local_file)
-    fingerprinting.hash_value.register(LazyFrameMixin)(_fingerprint_lazy)
+    fingerprinting.hash_value.register(RawLayer)(_fingerprint_lazy)
     fingerprinting.hash_value.register(StandardisedFeatures)(_fingerprint_features)
 
 
@@ -196,33 +196,7 @@ def stores(cache_path: str) -> tuple[WalSQLiteMetadataStore, AtomicFileResultSto
     return WalSQLiteMetadataStore(cache_path), AtomicFileResultStore(os.path.join(cache_path, "results"))
 
 
-class LazyFrameMixin:
-    """For records that hold a GeoDataFrame in ``frame``: pickled compactly, decoded only when used.
-
-    A cache hit on a large frame then costs reading its bytes, not rebuilding millions of
-    geometries, and nodes downstream that also hit never decode it at all.
-    """
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        if state.get("frame") is not None:
-            state["_frame_blob"] = pickle.dumps(frame_state(state.pop("frame")), protocol=5)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-
-    def __getattr__(self, name: str):
-        blob = self.__dict__.get("_frame_blob")
-        if name != "frame" or blob is None:
-            raise AttributeError(name)
-        frame = frame_from_state(pickle.loads(blob))
-        self.__dict__["frame"] = frame
-        del self.__dict__["_frame_blob"]
-        return frame
-
-
-def _fingerprint_lazy(obj: LazyFrameMixin, *args, **kwargs) -> str:
+def _fingerprint_lazy(obj, *args, **kwargs) -> str:
     """The record's other fields plus its lineage (what produced the frame) when it has one, else the frame itself.
 
     A lineage (source checksums, manifest entry, code) versions a frame without hashing millions of rows.
@@ -231,24 +205,3 @@ def _fingerprint_lazy(obj: LazyFrameMixin, *args, **kwargs) -> str:
     lineage = getattr(obj, "lineage", None)
     frame = lineage if lineage is not None else _fingerprint_frame(obj.frame)
     return fingerprinting.hash_value([fingerprinting.hash_value(rest), frame])
-
-
-def frame_state(frame) -> tuple:
-    """A GeoDataFrame as plain pickle-fast parts: attributes, vectorised WKB and the CRS as WKT.
-
-    Pickling shapely geometries one by one dominates the cache write of large frames; this keeps
-    the cached value a GeoDataFrame with its CRS, only faster to store and load.
-    """
-    name = frame.geometry.name
-    crs = frame.crs.to_wkt() if frame.crs is not None else None
-    return pd.DataFrame(frame.drop(columns=name)), name, shapely.to_wkb(np.asarray(frame.geometry.array)), crs
-
-
-def frame_from_state(state: tuple):
-    """The GeoDataFrame that :func:`frame_state` took apart."""
-    import geopandas as gpd
-
-    attrs, name, wkb, crs = state
-    geometry = gpd.GeoSeries(shapely.from_wkb(wkb), index=attrs.index, crs=crs, name=name)
-    frame = gpd.GeoDataFrame(attrs, geometry=geometry, crs=crs)
-    return frame

@@ -68,10 +68,10 @@ class Settings(BaseSettings):
             "github_raw": self.github_raw_url.rstrip("/"),
         }
 
-    @property
-    def warehouse_path(self) -> str:
-        """The DuckDB file (``PVDOI_DATABASE_PATH`` or ``{data_dir}/eo_pv_data.duckdb``)."""
-        return self.database_path or os.path.join(self.data_dir, "eo_pv_data.duckdb")
+    def warehouse_path(self, data_dir: str | None = None) -> str:
+        """The DuckDB file: ``PVDOI_DATABASE_PATH``, else ``eo_pv_data.duckdb`` in ``data_dir`` (default: the
+        settings' data folder)."""
+        return self.database_path or os.path.join(data_dir or self.data_dir, "eo_pv_data.duckdb")
 
 
 def token(settings: Settings, repository: str) -> str | None:

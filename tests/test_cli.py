@@ -8,8 +8,8 @@ import geopandas as gpd
 import pandas as pd
 from typer.testing import CliRunner
 
-from pvdoi.cli import app
-from pvdoi.pipeline import run_dataset
+from flows.cli import app
+from flows.dataflow import run_dataset
 from tests.conftest import write_manifest
 
 INDIA = "ind_pv_solar_farms_2022"
@@ -51,9 +51,9 @@ def test_csv_and_plain_json_point_sources(repo, workdir):
         uk["files"] = {"include": [r"^ukpvgeo_points\.csv$"]}
         uk["read"] = {"csv_lon": "longitude", "csv_lat": "latitude"}
     report = run_dataset("uk_crowdsourced_pv_2020", manifest_path=write_manifest(workdir / "csv.json", csv))
-    frame = gpd.read_parquet(report["geoparquet"]["path"])
+    frame = gpd.read_parquet(report.geoparquet.path)
     rows = pd.read_csv(repo.files_dir / "uk_crowdsourced_pv_2020" / "ukpvgeo_points.csv")
-    assert report["counts"]["read"] == len(rows) and set(frame["geometry_type"]) == {"Point"}
+    assert report.counts["read"] == len(rows) and set(frame["geometry_type"]) == {"Point"}
     first = frame.sort_values("source_feature_index").iloc[0]
     assert (first.geometry.x, first.geometry.y) == (rows["longitude"][0], rows["latitude"][0])
     attributes = json.loads(first["source_attributes"])
@@ -68,7 +68,7 @@ def test_csv_and_plain_json_point_sources(repo, workdir):
         uk["files"] = {"include": [r"^points\.json$"]}
         uk["read"] = {"csv_lon": "longitude", "csv_lat": "latitude"}
     report = run_dataset("uk_crowdsourced_pv_2020", manifest_path=write_manifest(workdir / "j.json", plain_json))
-    assert report["counts"]["written"] == 20
+    assert report.counts["written"] == 20
 
 
 def _pvdoi_run(workdir, *args: str, timeout: int, **env: str) -> str:
@@ -81,7 +81,7 @@ def _pvdoi_run(workdir, *args: str, timeout: int, **env: str) -> str:
 
     env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
            "PREFECT_HOME": str(workdir / "prefect_home"), "PYTHONUNBUFFERED": "1", **env}
-    out = subprocess.run([sys.executable, "-m", "pvdoi.cli", "run", *args, "--data-dir", str(workdir / "data"),
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "run", *args, "--data-dir", str(workdir / "data"),
                           "--cache-path", str(workdir / "cache")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     log = out.stdout + out.stderr

@@ -25,9 +25,9 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from pyproj import Transformer
 from shapely import affinity
 
-from hamilton_nodes.overture import DDL as OVERTURE_DDL
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.duckdb_ext import connect, install_extensions
+from pvdoi.warehouse.divisions import DDL as OVERTURE_DDL
 
 _TO_EQUAL_AREA = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True)
 _WGS84_A, _WGS84_E2 = 6_378_137.0, 6.694379990141316e-3

@@ -20,10 +20,11 @@ import geopandas as gpd
 import pytest
 from typer.testing import CliRunner
 
-from pvdoi.cli import app
+from flows.cli import app
 from pvdoi.errors import (ArchiveError, ChecksumError, DownloadError, FileTooLargeError, ReadError, RepositoryError,
                           SchemaError, StorageError, WarehouseError)
-from pvdoi.pipeline import run_dataset, run_doi_pipeline
+from flows.dataflow import run_dataset
+from flows.fanout import run_doi_pipeline
 from pvdoi.warehouse import load_dataset, warehouse
 from tests.conftest import ROOT, write_manifest
 from tests.failure_cases import BEGIN, END, README, case, table
@@ -70,14 +71,14 @@ def test_retry_after_is_honoured(repo, workdir, status):
     started = time.monotonic()
     report = run_dataset(INDIA)
     assert time.monotonic() - started >= 2.0  # two Retry-After: 1 waits
-    assert repo.count(INDIA_RAW) == 3 and report["counts"]["written"] == 1363
+    assert repo.count(INDIA_RAW) == 3 and report.counts["written"] == 1363
 
 
 @case(2, "connection reset mid-download", "the download restarts and succeeds; no partial file in the store")
 def test_connection_reset_mid_download(repo, workdir):
     repo.inject(INDIA_RAW, "reset", nbytes=100_000, times=2)
     report = run_dataset(INDIA)
-    assert repo.count(INDIA_RAW) == 3 and report["downloaded_bytes"] == len(_india_bytes(repo))
+    assert repo.count(INDIA_RAW) == 3 and report.downloaded_bytes == len(_india_bytes(repo))
     assert [p.name for p in _store(workdir)] == [INDIA_FILE]
 
 
@@ -85,7 +86,7 @@ def test_connection_reset_mid_download(repo, workdir):
 def test_truncated_response(repo, workdir):
     repo.inject(INDIA_RAW, "truncate", nbytes=1000, times=1)
     report = run_dataset(INDIA)
-    assert repo.count(INDIA_RAW) == 2 and report["counts"]["read"] == 1363
+    assert repo.count(INDIA_RAW) == 2 and report.counts["read"] == 1363
 
 
 @case(4, "checksum mismatch every time", "`ChecksumError` with expected and actual checksums after one re-download; "
@@ -98,7 +99,7 @@ def test_checksum_mismatch(repo, workdir):
     assert repo.count(INDIA_RAW) == 2 and _store(workdir) == []
     repo.clear_faults()
     report = run_dataset(INDIA)
-    assert report["downloaded_bytes"] > 0 and report["counts"]["written"] == 1363
+    assert report.downloaded_bytes > 0 and report.counts["written"] == 1363
 
 
 @case(5, "404 for a record or a file", "fails at once (no retries), naming the URL")
@@ -143,7 +144,7 @@ def test_changed_file_list(repo, workdir):
     assert repo.count("cv_polygons.geojson/content") == 2
     for name in ("predicted_polygons.geojson", "trn_polygons.geojson", "test_polygons.geojson"):
         assert repo.count(f"{name}/content") == 1
-    assert second["counts"]["read"] < first["counts"]["read"] and "standardised_features" in second["cache"]["misses"]
+    assert second.counts["read"] < first.counts["read"] and "standardised_features" in second.cache.misses
 
 
 # -- archives and files -------------------------------------------------------------------------
@@ -186,8 +187,8 @@ def test_corrupt_files(repo, workdir):
 def test_no_match(repo, workdir):
     manifest = write_manifest(workdir / "m.json", lambda raw: raw["datasets"][3]["read"].update(include=[r"\.fgb$"]))
     results = run_doi_pipeline([DUNNETT], manifest_path=manifest)
-    error = results[DUNNETT]["error"]
-    assert results[DUNNETT]["error_type"] == "NoMatchingFilesError"
+    error = results[DUNNETT].error
+    assert results[DUNNETT].error_type == "NoMatchingFilesError"
     assert r"include=['\\.fgb$']" in error and "solar_WGS84.gpkg" in error and "wind_WGS84.gpkg" in error
 
 
@@ -200,7 +201,7 @@ def test_crs_problems(repo, workdir):
                                           "declares none"):
         run_dataset(CHINA, manifest_path=manifest)
     report = run_dataset(CHINA)  # the default manifest declares EPSG:4326
-    assert any("PV_Test_2015.shp: no CRS in the file; used the declared EPSG:4326" in n for n in report["notes"])
+    assert any("PV_Test_2015.shp: no CRS in the file; used the declared EPSG:4326" in n for n in report.notes)
     doc = json.loads(_india_bytes(repo))
     for feature in doc["features"]:
         feature["geometry"] = {"type": "Polygon", "coordinates": [[[500000, 2000000], [500100, 2000000],
@@ -214,11 +215,11 @@ def test_crs_problems(repo, workdir):
       "repaired or dropped and counted (`read = written + dropped`), never a crash")
 def test_hostile_geometries_and_text(repo, workdir):
     report = run_dataset("uk_crowdsourced_pv_2020")
-    c = report["counts"]
+    c = report.counts
     assert c["repaired_invalid"] >= 1 and c["dropped_empty"] >= 2 and c["dropped_duplicate"] >= 1
     assert c["repaired_text"] >= 1
     assert c["read"] == c["written"] + c["dropped_empty"] + c["dropped_unrepairable"] + c["dropped_duplicate"]
-    frame = gpd.read_parquet(report["geoparquet"]["path"])
+    frame = gpd.read_parquet(report.geoparquet.path)
     assert not frame.has_z.any() and frame.is_valid.all() and len(frame) == c["written"]
 
 
@@ -245,7 +246,7 @@ def test_bad_manifest_stops_everything(repo, workdir, monkeypatch, edit, message
 KILL_AT_NODE = """
 import os, signal
 from hamilton.lifecycle import NodeExecutionHook
-import pvdoi.pipeline as p
+import flows.dataflow as p
 class Kill(NodeExecutionHook):
     def run_before_node_execution(self, *, node_name, **kw):
         if node_name == {node!r}:
@@ -265,7 +266,7 @@ def replace(src, dst, *a, **kw):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(src, dst, *a, **kw)
 os.replace = replace
-import pvdoi.pipeline as p
+import flows.dataflow as p
 p.run_dataset({dataset!r})
 """
 
@@ -279,21 +280,23 @@ def test_sigkill_mid_dataset(repo, workdir):
     out = workdir / "data" / "geoparquet"
     assert not out.exists() or not list(out.iterdir())
     report = run_dataset(dataset)
-    assert "raw_layers" in report["cache"]["hits"] and "standardised_features" in report["cache"]["misses"]
+    assert "raw_layers" in report.cache.hits and "standardised_features" in report.cache.misses
 
     killed = _python(KILL_IN_RENAME.format(dataset=INDIA))  # killed between the temp file and the rename
     assert killed.returncode == -9, killed.stderr
     assert list(out.glob(f".{INDIA}.*.parquet.tmp")) and not (out / f"{INDIA}.parquet").exists()
     report = run_dataset(INDIA)
     assert sorted(p.name for p in out.iterdir()) == [f"{INDIA}.parquet", f"{dataset}.parquet"]
-    assert "standardised_features" in report["cache"]["hits"]
+    assert "standardised_features" in report.cache.hits
     assert len(gpd.read_parquet(out / f"{INDIA}.parquet")) == 1363
 
 
 KILL_IN_LOAD = """
 import os, signal, json
 import pvdoi.warehouse as w
-real_connect = w.connect
+import pvdoi.warehouse.connection as c
+from pvdoi.results import DatasetResult
+real_connect = c.connect
 class Proxy:
     def __init__(self, con): self.con = con
     def execute(self, sql, *a):
@@ -301,8 +304,8 @@ class Proxy:
             os.kill(os.getpid(), signal.SIGKILL)
         return self.con.execute(sql, *a)
     def close(self): self.con.close()
-w.connect = lambda path, **kw: Proxy(real_connect(path, **kw))
-report = json.loads(open({report!r}).read())
+c.connect = lambda path, **kw: Proxy(real_connect(path, **kw))
+report = DatasetResult.from_dict(json.loads(open({report!r}).read()))
 with w.warehouse({db!r}) as con:
     w.load_dataset(con, report)
 """
@@ -335,10 +338,10 @@ def test_sigkill_mid_warehouse_load(repo, workdir):
     doc["features"] = doc["features"][:100]
     repo.replace_file(INDIA, INDIA_FILE, json.dumps(doc).encode())
     new = run_dataset(INDIA)
-    (workdir / "report.json").write_text(json.dumps(new))
+    (workdir / "report.json").write_text(json.dumps(new.as_dict()))
     killed = _python(KILL_IN_LOAD.format(report=str(workdir / "report.json"), db=db))
     assert killed.returncode == -9, killed.stderr
-    assert _warehouse_rows(db) == before == {INDIA: 1363, CHINA: reports[1]["counts"]["written"]}
+    assert _warehouse_rows(db) == before == {INDIA: 1363, CHINA: reports[1].counts["written"]}
     _load(db, [new])
     assert _warehouse_rows(db) == {**before, INDIA: 100}
 
@@ -380,7 +383,7 @@ def test_parallel_datasets_open_a_new_cache_at_once(tmp_path):
       "the second waits for the writer lock (or fails with `WarehouseError` naming the lock after its timeout); "
       "outputs, cache and database stay consistent")
 def test_two_runs_at_once(repo, workdir):
-    procs = [subprocess.Popen([sys.executable, "-m", "pvdoi.cli", "ingest", INDIA, CHINA, "--json"], cwd=ROOT,
+    procs = [subprocess.Popen([sys.executable, "-m", "flows.cli", "ingest", INDIA, CHINA, "--json"], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -399,7 +402,7 @@ def test_two_runs_at_once(repo, workdir):
     _load(db, reports)  # waits for the holder, then loads
     assert time.monotonic() - started > 1.0
     holder.wait(timeout=30)
-    assert _warehouse_rows(db) == {INDIA: 1363, CHINA: reports[1]["counts"]["written"]}
+    assert _warehouse_rows(db) == {INDIA: 1363, CHINA: reports[1].counts["written"]}
 
 
 @case(18, "a cache entry deleted or corrupted on disk", "that node recomputes; no crash; same output")
@@ -414,15 +417,15 @@ def test_corrupted_cache_entries(repo, workdir):
         else:
             entry.write_bytes(entry.read_bytes()[:10])
     again = run_dataset(INDIA)
-    assert again["cache"]["misses"] and again["counts"] == first["counts"]
-    assert len(gpd.read_parquet(again["geoparquet"]["path"])) == 1363
+    assert again.cache.misses and again.counts == first.counts
+    assert len(gpd.read_parquet(again.geoparquet.path)) == 1363
 
 
 FILL_DISK = """
 import resource, signal
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
-import pvdoi.pipeline as p
+import flows.dataflow as p
 from pvdoi.errors import PVDOIError
 try:
     p.run_dataset({dataset!r})
@@ -435,7 +438,7 @@ except PVDOIError as exc:
       "`StorageError` naming the file and the OS error; no partial file; the previous output is intact")
 def test_disk_full(repo, workdir):
     first = run_dataset(INDIA)
-    path = Path(first["geoparquet"]["path"])
+    path = Path(first.geoparquet.path)
     before = path.read_bytes()
     doc = json.loads(_india_bytes(repo))
     doc["features"] = doc["features"][:1300]
@@ -465,7 +468,7 @@ def test_disk_full(repo, workdir):
     assert out.stdout.startswith(f"StorageError [dataset '{INDIA}', file 'metadata_store.db'] cannot open the "
                                  "Hamilton cache at "), out.stdout
     assert path.read_bytes() == before and not list(path.parent.glob(".*.tmp"))
-    assert run_dataset(INDIA)["counts"]["written"] == 1300
+    assert run_dataset(INDIA).counts["written"] == 1300
 
 
 def test_storage_error_is_a_pvdoi_error():
@@ -503,14 +506,14 @@ def test_token_stays_with_its_repository(repo, workdir, monkeypatch, caplog, sou
     caplog.set_level("DEBUG")
     # in one process, so that every log record reaches caplog and the Secret block resolves against the test API
     results = run_doi_pipeline([INDIA, "uk_crowdsourced_pv_2020"], max_workers=1)
-    assert {r["status"] for r in results.values()} == {"completed"}
+    assert {r.status for r in results.values()} == {"completed"}
     sent = {path: auth for path, auth in repo.authorizations}
     github = [p for p in sent if p.startswith(("/github-api/", "/github-raw/"))]
     others = [p for p in sent if not p.startswith(("/github-api/", "/github-raw/"))]
     assert github and others
     assert all(sent[p] == f"Bearer {SECRET}" for p in github)
     assert all(sent[p] is None for p in others)  # Zenodo never sees the GitHub token
-    assert SECRET not in caplog.text and SECRET not in json.dumps(results)
+    assert SECRET not in caplog.text and SECRET not in json.dumps({d: r.as_dict() for d, r in results.items()})
     assert SECRET.encode() not in _everything_written(workdir)  # cache, downloads, GeoParquet, last-run file
     from pvdoi.settings import get_settings
     assert SECRET not in repr(get_settings()) and SECRET not in str(get_settings().model_dump())

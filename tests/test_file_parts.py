@@ -10,9 +10,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-import hamilton_nodes.standardise as standardise
+import pvdoi.features.stream as standardise
 from benchmarks.digest import digest
-from pvdoi.pipeline import run_dataset
+from flows.dataflow import run_dataset
 
 DATASET = "global_pv_inventory_sent2_spot_2021"  # four polygon files in one record
 CHANGED = "cv_polygons.geojson"
@@ -49,36 +49,36 @@ def _ingested_at(path: str) -> dict[str, set]:
 
 def test_only_the_changed_file_is_read_again_and_the_output_is_what_a_full_pass_gives(repo, workdir, files_read):
     first = run_dataset(DATASET)
-    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and first["reused_files"] == []
-    before = _ingested_at(first["geoparquet"]["path"])
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and first.reused_files == ()
+    before = _ingested_at(first.geoparquet.path)
 
     _change_one_file(repo)
     time.sleep(1.1)  # ingested_at is in whole seconds
     files_read.clear()
     second = run_dataset(DATASET)
     assert files_read == [CHANGED]
-    assert second["reused_files"] == OTHERS
-    assert second["counts"]["read"] == first["counts"]["read"] - 2
-    after = _ingested_at(second["geoparquet"]["path"])
+    assert list(second.reused_files) == OTHERS
+    assert second.counts["read"] == first.counts["read"] - 2
+    after = _ingested_at(second.geoparquet.path)
     assert all(after[name] == before[name] for name in OTHERS)  # the rows kept are those of the first run
     assert after[CHANGED] != before[CHANGED]
 
     files_read.clear()
     full = run_dataset(DATASET, data_dir=str(workdir / "full"), enable_caching=False)
-    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and full["reused_files"] == []
-    assert digest(second["geoparquet"]["path"]) == digest(full["geoparquet"]["path"])
-    assert {k: second[k] for k in REPORTED} == {k: full[k] for k in REPORTED}
-    assert pq.read_schema(second["geoparquet"]["path"]).metadata[b"geo"] == \
-        pq.read_schema(full["geoparquet"]["path"]).metadata[b"geo"]
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and full.reused_files == ()
+    assert digest(second.geoparquet.path) == digest(full.geoparquet.path)
+    assert {k: getattr(second, k) for k in REPORTED} == {k: getattr(full, k) for k in REPORTED}
+    assert pq.read_schema(second.geoparquet.path).metadata[b"geo"] == \
+        pq.read_schema(full.geoparquet.path).metadata[b"geo"]
 
     files_read.clear()
     again = run_dataset(DATASET, enable_caching=False)  # --no-cache reads every file again
-    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and again["reused_files"] == []
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and again.reused_files == ()
 
 
 def test_an_output_changed_on_disk_is_not_reused(repo, workdir, files_read):
     first = run_dataset(DATASET)
-    path = first["geoparquet"]["path"]
+    path = first.geoparquet.path
     table = pq.read_table(path)
     areas = table["area_m2"].to_pylist()
     areas[-1] = 0.0  # someone else's edit, same rows and files: only the recorded SHA-256 tells
@@ -87,9 +87,9 @@ def test_an_output_changed_on_disk_is_not_reused(repo, workdir, files_read):
     _change_one_file(repo)
     files_read.clear()
     second = run_dataset(DATASET)
-    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and second["reused_files"] == []
-    assert second["geoparquet"]["rows"] == first["geoparquet"]["rows"] - 2
-    assert 0.0 not in pq.read_table(second["geoparquet"]["path"])["area_m2"].to_pylist()
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and second.reused_files == ()
+    assert second.geoparquet.rows == first.geoparquet.rows - 2
+    assert 0.0 not in pq.read_table(second.geoparquet.path)["area_m2"].to_pylist()
 
 
 def test_a_record_that_does_not_match_the_rows_is_not_reused(repo, workdir, files_read):
@@ -101,5 +101,5 @@ def test_a_record_that_does_not_match_the_rows_is_not_reused(repo, workdir, file
     _change_one_file(repo)
     files_read.clear()
     second = run_dataset(DATASET)
-    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and second["reused_files"] == []
-    assert second["geoparquet"]["rows"] == first["geoparquet"]["rows"] - 2
+    assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and second.reused_files == ()
+    assert second.geoparquet.rows == first.geoparquet.rows - 2

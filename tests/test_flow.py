@@ -47,7 +47,7 @@ def test_all_datasets_load_and_reloading_does_not_duplicate(repo, workdir):
                             "global_harmonized_large_solar_farms_2020", "chn_med_res_pv_2024",
                             "ind_pv_solar_farms_2022"}
     rows = _rows(workdir)
-    assert rows == {d: r["counts"]["written"] for d, r in results.items()}
+    assert rows == {d: r.counts["written"] for d, r in results.items()}
     again = pv_doi_ingest(**_params(workdir), return_state=True)
     assert again.is_completed() and _rows(workdir) == rows
     con = connect(str(workdir / "data" / "eo_pv_data.duckdb"), read_only=True)
@@ -101,7 +101,7 @@ def test_invalid_parameters_are_rejected_before_any_work(repo, workdir):
 
 def test_dbt_build_runs_on_the_warehouse_and_a_broken_row_fails_the_named_test(repo, workdir, monkeypatch):
     from tests.test_dbt_project import division_areas
-    from tests.test_overture import write_overture_release
+    from tests.overture_release import write_overture_release
 
     monkeypatch.setenv("PVDOI_OVERTURE_BASE_URL", write_overture_release(workdir / "overture", division_areas()))
     state = pv_doi_ingest(datasets=["ind_pv_solar_farms_2022"], **_params(workdir, run_dbt=True), return_state=True)

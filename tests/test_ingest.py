@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pandas as pd
 import pytest
 
-from pvdoi.pipeline import build_driver, run_dataset, run_doi_pipeline
+from flows.dataflow import build_driver, run_dataset
+from flows.fanout import run_doi_pipeline
 from pvdoi.records import SourceFile
 from pvdoi.settings import get_settings
 from tests.conftest import write_manifest
@@ -39,11 +40,11 @@ _readable = 0o666 & ~_umask
 
 def test_all_six_datasets_become_verified_geoparquet(repo, workdir):
     results = run_doi_pipeline()
-    assert [r["status"] for r in results.values()] == ["completed"] * 6, results
+    assert [r.status for r in results.values()] == ["completed"] * 6, results
     for dataset_id, report in results.items():
-        c = report["counts"]
+        c = report.counts
         assert c["read"] == c["written"] + c["dropped_empty"] + c["dropped_unrepairable"] + c["dropped_duplicate"]
-        path = report["geoparquet"]["path"]
+        path = report.geoparquet.path
         assert path == str(workdir / "data" / "geoparquet" / f"{dataset_id}.parquet")
         assert _mode(path) == _readable, "outputs are for a team: mode as open() gives, not mkstemp's 0600"
         geo = json.loads(pq.read_schema(path).metadata[b"geo"])
@@ -55,31 +56,31 @@ def test_all_six_datasets_become_verified_geoparquet(repo, workdir):
         assert frame.geometry.is_valid.all() and not frame.geometry.is_empty.any() and not frame.geometry.has_z.any()
         assert frame["area_m2"][frame.geom_type.str.contains("Polygon")].gt(0).all()
         assert set(frame["dataset_id"]) == {dataset_id}
-        assert all(f["checksum"] for f in report["files"])
+        assert all(f["checksum"] for f in report.files)
         json.loads(frame["source_attributes"].iloc[0])
 
-    uk = results["uk_crowdsourced_pv_2020"]["counts"]
+    uk = results["uk_crowdsourced_pv_2020"].counts
     assert uk["dropped_empty"] >= 2 and uk["dropped_duplicate"] >= 1 and uk["repaired_invalid"] >= 1
     assert uk["repaired_text"] >= 1
-    uk_frame = gpd.read_parquet(results["uk_crowdsourced_pv_2020"]["geoparquet"]["path"])
+    uk_frame = gpd.read_parquet(results["uk_crowdsourced_pv_2020"].geoparquet.path)
     assert {"Point", "Polygon", "MultiPolygon"} <= set(uk_frame["geometry_type"])
     assert uk_frame["source_attributes"].str.contains("\ufffd").any()
     assert uk_frame["capacity_mw"].notna().any()
 
     india = results["ind_pv_solar_farms_2022"]
-    assert india["counts"]["read"] == 1363 and india["counts"]["repaired_invalid"] == 78
-    assert india["files"][0]["checksum"].startswith("gitsha1:")
+    assert india.counts["read"] == 1363 and india.counts["repaired_invalid"] == 78
+    assert india.files[0]["checksum"].startswith("gitsha1:")
 
-    dunnett = gpd.read_parquet(results["global_harmonized_large_solar_farms_2020"]["geoparquet"]["path"])
+    dunnett = gpd.read_parquet(results["global_harmonized_large_solar_farms_2020"].geoparquet.path)
     assert {os.path.basename(s) for s in dunnett["source_file"]} == {"solar_WGS84.gpkg"}
     assert (dunnett["source_area_m2"] > 1000).all()  # km² scaled to m²
 
-    kruitwagen = gpd.read_parquet(results["global_pv_inventory_sent2_spot_2021"]["geoparquet"]["path"])
+    kruitwagen = gpd.read_parquet(results["global_pv_inventory_sent2_spot_2021"].geoparquet.path)
     assert set(kruitwagen["source_file"]) == {"predicted_polygons.geojson", "trn_polygons.geojson",
                                               "cv_polygons.geojson", "test_polygons.geojson"}
     assert kruitwagen["install_date"].str.startswith("<").any()
 
-    china = gpd.read_parquet(results["chn_med_res_pv_2024"]["geoparquet"]["path"])
+    china = gpd.read_parquet(results["chn_med_res_pv_2024"].geoparquet.path)
     assert set(china["source_file"]) == {"PV_Test_2015.shp", "PV_Test_2020.shp", "PV_Train_2020.shp"}
     keys = {name: set(json.loads(china.loc[china["source_file"] == name, "source_attributes"].iloc[0]))
             for name in set(china["source_file"])}
@@ -90,30 +91,30 @@ def test_all_six_datasets_become_verified_geoparquet(repo, workdir):
     assert downloads and {_mode(p) for p in downloads} == {_readable}
 
     bradbury = results["usa_cali_usgs_pv_2016"]
-    assert [f["name"] for f in bradbury["files"]] == ["SolarArrayPolygons.geojson"]
+    assert [f["name"] for f in bradbury.files] == ["SolarArrayPolygons.geojson"]
 
 
 def test_unchanged_rerun_costs_nothing_and_one_changed_dataset_reruns_alone(repo, workdir):
     first = run_doi_pipeline()
-    assert all(r["status"] == "completed" for r in first.values())
+    assert all(r.status == "completed" for r in first.values())
     downloads = _downloads(repo)
     second = run_doi_pipeline()
     assert _downloads(repo) == downloads  # no byte downloaded again
     for report in second.values():
-        assert report["cache"]["misses"] == [], report["cache"]
-        assert {"raw_layers", "standardised_features", "geoparquet_file"} <= set(report["cache"]["hits"])
-        assert report["downloaded_bytes"] == 0
+        assert report.cache.misses == (), report.cache
+        assert {"raw_layers", "standardised_features", "geoparquet_file"} <= set(report.cache.hits)
+        assert report.downloaded_bytes == 0
 
     india = next(p for p in (repo.files_dir / "ind_pv_solar_farms_2022").iterdir() if p.suffix == ".geojson")
     doc = json.loads(india.read_bytes())
     doc["features"] = doc["features"][:100]
     repo.replace_file("ind_pv_solar_farms_2022", india.name, json.dumps(doc).encode())
     third = run_doi_pipeline()
-    assert third["ind_pv_solar_farms_2022"]["cache"]["misses"] == ["dataset_report", "geoparquet_file", "raw_layers",
+    assert list(third["ind_pv_solar_farms_2022"].cache.misses) == ["dataset_report", "geoparquet_file", "raw_layers",
                                                                    "standardised_features"]
-    assert third["ind_pv_solar_farms_2022"]["counts"]["read"] == 100
+    assert third["ind_pv_solar_farms_2022"].counts["read"] == 100
     for dataset_id in ALL[:-1]:
-        assert third[dataset_id]["cache"]["misses"] == [], dataset_id
+        assert third[dataset_id].cache.misses == (), dataset_id
 
 
 def test_cached_geodataframe_round_trips_geometry_and_crs(repo, workdir):
@@ -132,20 +133,20 @@ def test_cached_geodataframe_round_trips_geometry_and_crs(repo, workdir):
 
 def test_deleted_output_is_rewritten_from_the_cache(repo, workdir):
     report = run_dataset("ind_pv_solar_farms_2022")
-    os.unlink(report["geoparquet"]["path"])
+    os.unlink(report.geoparquet.path)
     again = run_dataset("ind_pv_solar_farms_2022")
-    assert os.path.exists(again["geoparquet"]["path"])
-    assert "standardised_features" in again["cache"]["hits"]
-    with open(again["geoparquet"]["path"], "ab") as fh:  # tampered with: rewritten too
+    assert os.path.exists(again.geoparquet.path)
+    assert "standardised_features" in again.cache.hits
+    with open(again.geoparquet.path, "ab") as fh:  # tampered with: rewritten too
         fh.write(b"junk")
     third = run_dataset("ind_pv_solar_farms_2022")
-    assert os.path.getsize(third["geoparquet"]["path"]) == third["geoparquet"]["bytes"]
-    gpd.read_parquet(third["geoparquet"]["path"])
+    assert os.path.getsize(third.geoparquet.path) == third.geoparquet.bytes
+    gpd.read_parquet(third.geoparquet.path)
 
 
 def test_no_cache_runs_everything(repo, workdir):
     report = run_dataset("ind_pv_solar_farms_2022", enable_caching=False)
-    assert report["counts"]["written"] == 1363 and not (workdir / "cache").exists()
+    assert report.counts["written"] == 1363 and not (workdir / "cache").exists()
 
 
 def test_filters_that_match_nothing_list_what_was_there(repo, workdir):
@@ -153,16 +154,16 @@ def test_filters_that_match_nothing_list_what_was_there(repo, workdir):
                               lambda raw: raw["datasets"][0]["files"].update(include=[r"^nothing\.here$"]))
     results = run_doi_pipeline(["usa_cali_usgs_pv_2016", "ind_pv_solar_farms_2022"], manifest_path=manifest)
     failed = results["usa_cali_usgs_pv_2016"]
-    assert failed["status"] == "failed" and failed["error_type"] == "NoMatchingFilesError"
-    assert "SolarArrayPolygons.geojson" in failed["error"] and "nothing" in failed["error"]
-    assert results["ind_pv_solar_farms_2022"]["status"] == "completed"
+    assert failed.status == "failed" and failed.error_type == "NoMatchingFilesError"
+    assert "SolarArrayPolygons.geojson" in failed.error and "nothing" in failed.error
+    assert results["ind_pv_solar_farms_2022"].status == "completed"
 
 
 @pytest.mark.parametrize("layer", ["solar_WGS84", None])
 def test_geopackage_layer_choice(repo, workdir, layer):
     manifest = write_manifest(workdir / "m.json", lambda raw: raw["datasets"][3]["read"].update(layer=layer))
     report = run_dataset("global_harmonized_large_solar_farms_2020", manifest_path=manifest)
-    assert report["counts"]["written"] > 0
+    assert report.counts["written"] > 0
     bad = write_manifest(workdir / "bad.json", lambda raw: raw["datasets"][3]["read"].update(layer="wind"))
     from pvdoi.errors import ReadError
     with pytest.raises(ReadError, match=r"file '.*solar_WGS84.gpkg'.*layers present: \['solar_WGS84'\]"):
@@ -181,15 +182,15 @@ def test_fast_paths_change_nothing(repo, tmp_path):
     again = run_doi_pipeline(data_dir=str(tmp_path / "fast"), cache_path=str(tmp_path / "cache"), max_workers=2)
     plain = run_doi_pipeline(data_dir=str(tmp_path / "plain"), enable_caching=False, max_workers=1)
     for dataset_id in ALL:
-        a, b = _content(fast[dataset_id]["geoparquet"]["path"]), _content(plain[dataset_id]["geoparquet"]["path"])
+        a, b = _content(fast[dataset_id].geoparquet.path), _content(plain[dataset_id].geoparquet.path)
         pd.testing.assert_frame_equal(a, b)
-        assert again[dataset_id]["geoparquet"]["sha256"] == fast[dataset_id]["geoparquet"]["sha256"]
+        assert again[dataset_id].geoparquet.sha256 == fast[dataset_id].geoparquet.sha256
 
 
 def test_attribute_json_matches_pandas_json(repo, workdir):
     """The DuckDB JSON writer says what pandas' would: same keys, values and nulls, row by row."""
-    from hamilton_nodes.read import RawLayer, read_layer
-    from hamilton_nodes._attributes import json_rows
+    from pvdoi.features.reader import RawLayer, read_layer
+    from pvdoi.features.attributes import json_rows
     from pvdoi.manifest import load_manifest
 
     spec = load_manifest(get_settings().manifest_path).get("uk_crowdsourced_pv_2020")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-import hamilton_nodes.standardise as standardise
+import pvdoi.features.stream as standardise
 from benchmarks.digest import digest, digests
 from hamilton_nodes.read import raw_layers
 from hamilton_nodes.standardise import standardised_features
@@ -25,14 +25,14 @@ REFERENCE = json.loads((ROOT / "benchmarks" / "reference_digests.json").read_tex
 def test_outputs_equal_those_of_the_code_before_the_speedups(tmp_path, monkeypatch):
     """A cold run over the benchmark corpus at scale 0.05 gives, dataset by dataset, the content the code before
     the issue-7 speed-ups gave (its digests were recorded in benchmarks/reference_digests.json)."""
-    from pvdoi.pipeline import run_doi_pipeline
+    from flows.fanout import run_doi_pipeline
     from pvdoi.testing.reposerver import RepoServer
 
     with RepoServer(tmp_path / "corpus", scale=0.05) as server:
         for key, value in server.env().items():
             monkeypatch.setenv(key, value)
         results = run_doi_pipeline(data_dir=str(tmp_path / "data"), cache_path=str(tmp_path / "cache"))
-    assert all(r["status"] == "completed" for r in results.values()), results
+    assert all(r.status == "completed" for r in results.values()), results
     assert digests(tmp_path / "data") == REFERENCE["scales"]["0.05"]
 
 
@@ -45,7 +45,7 @@ def _spec() -> DatasetSpec:
 def _write(path: Path, out: Path) -> tuple[str, dict]:
     spec = _spec()
     layers = raw_layers([SourceFile(path.name, str(path), path.name, "md5:abc")], spec)
-    result = geoparquet_file(standardised_features(layers, spec), spec, str(out))
+    result = geoparquet_file(standardised_features(layers, spec), str(out))
     return digest(result["path"]), result
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 # which fails if the server's database lacks Prefect's tables; its heartbeat interval is printed too.
 SCRIPT = textwrap.dedent("""
     import json, sys
-    import pvdoi.prefect_api as api
+    import flows.prefect_api as api
 
     launches = []
     start = api._start_server

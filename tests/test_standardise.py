@@ -13,8 +13,8 @@ from pyproj import Geod
 from shapely.geometry.polygon import orient
 
 from hamilton_nodes import read
-from hamilton_nodes.read import RawLayer
-from hamilton_nodes._geometry import geodesic_area_m2
+from pvdoi.features.reader import RawLayer
+from pvdoi.features.geometry import geodesic_area_m2
 from hamilton_nodes.standardise import standardised_features
 from pvdoi.errors import SchemaError
 from pvdoi.manifest import DatasetSpec
@@ -138,7 +138,7 @@ def test_files_with_different_schemas_are_unified_explicitly():
 
 
 def test_duplicates_are_exact_and_the_first_copy_stays():
-    from hamilton_nodes._attributes import duplicated
+    from pvdoi.features.attributes import duplicated
 
     a, b = shapely.box(0, 0, 1, 1), shapely.box(0, 0, 1, 2)
     wkb = shapely.to_wkb(np.array([a, a, b, a, a, shapely.Point(0, 0)], dtype=object))

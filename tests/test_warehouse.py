@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 
 import pytest
 
 import pvdoi.warehouse as w
-from pvdoi.pipeline import run_dataset
+import pvdoi.warehouse.datasets
+from flows.dataflow import run_dataset
 
 INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
 
@@ -19,7 +22,7 @@ def _indexes(con) -> list[str]:
 
 @pytest.mark.parametrize("rebuild_from_rows", [0, 10**9], ids=["index-rebuilt", "index-kept-up-to-date"])
 def test_load_datasets_keeps_the_rtree_and_skips_unchanged_files(repo, workdir, monkeypatch, rebuild_from_rows):
-    monkeypatch.setattr(w, "REBUILD_INDEX_ROWS", rebuild_from_rows)
+    monkeypatch.setattr(w.datasets, "REBUILD_INDEX_ROWS", rebuild_from_rows)
     reports = [run_dataset(INDIA), run_dataset(CHINA)]
     db = str(workdir / "warehouse.duckdb")
     with w.warehouse(db) as con:
@@ -27,7 +30,7 @@ def test_load_datasets_keeps_the_rtree_and_skips_unchanged_files(repo, workdir, 
         second = w.load_datasets(con, reports)
         assert [r["loaded"] for r in first] == [True] and [r["loaded"] for r in second] == [False, True]
         assert dict(con.execute("SELECT dataset_id, count(*) FROM raw_data.doi_pv_features GROUP BY 1").fetchall()) \
-            == {INDIA: 1363, CHINA: reports[1]["geoparquet"]["rows"]}
+            == {INDIA: 1363, CHINA: reports[1].geoparquet.rows}
         assert _indexes(con) == [w.RTREE]
         # a spatial filter (what the index serves) finds a farm from a point inside it
         uid, x, y = con.execute("SELECT feature_uid, ST_X(ST_PointOnSurface(geometry)), "
@@ -50,7 +53,7 @@ def test_checkpoint_vacuums_only_after_a_load_replaced_rows(repo, workdir):
     with w.warehouse(db) as con:
         assert w.load_datasets(con, [report])[0]["deleted"] == 0
         assert vacuum_tasks(con) == 0
-    changed = {**report, "geoparquet": {**report["geoparquet"], "sha256": "another file"}}
+    changed = report.replace(geoparquet=dataclasses.replace(report.geoparquet, sha256="another file"))
     with w.warehouse(db) as con:
         assert w.load_datasets(con, [changed])[0]["deleted"] == 1363
         assert vacuum_tasks(con) > 0
@@ -71,7 +74,7 @@ def test_the_load_task_loads_spatial_only_when_rows_change_or_the_schema_is_inco
         assert not spatial_loaded(con)
         assert not w.load_datasets(con, [report])[0]["loaded"]
         assert not spatial_loaded(con)
-    changed = {**report, "geoparquet": {**report["geoparquet"], "sha256": "another file"}}
+    changed = report.replace(geoparquet=dataclasses.replace(report.geoparquet, sha256="another file"))
     with w.warehouse(db, spatial=False) as con:
         assert w.load_datasets(con, [changed])[0]["loaded"] and spatial_loaded(con)
         con.execute(f"DROP INDEX raw_data.{w.RTREE}")  # as a crash in the middle of a rebuild leaves it

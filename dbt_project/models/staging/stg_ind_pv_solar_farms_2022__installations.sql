@@ -1,52 +1,6 @@
-with
+{% set dataset_columns %}
+-- dataset-specific attributes
+source_attributes ->> 'State' as state_name
+{% endset -%}
 
-source as (
-
-    select * from {{ source('raw_data', 'doi_pv_features') }}
-    where dataset_id = 'ind_pv_solar_farms_2022'
-
-),
-
-renamed as (
-
-    select
-        -- ids
-        feature_uid,
-        dataset_id,
-        unified_id as source_installation_id,
-        doi,
-        source_file,
-        source_file_checksum,
-        source_feature_index,
-
-        -- geometry (EPSG:4326, lon/lat)
-        geometry,
-        geometry_type,
-        ST_IsValid(geometry) as is_geometry_valid,
-        centroid_lon,
-        centroid_lat,
-
-        -- measures: m², MW
-        area_m2,
-        source_area_m2,
-        capacity_mw,
-
-        -- install date
-        install_date as install_date_raw,
-        {{ parse_install_date('source.install_date') }} as install_date,
-        {{ install_date_precision('source.install_date') }} as install_date_precision,
-        {{ install_date_qualifier('source.install_date') }} as install_date_qualifier,
-
-        -- provenance
-        source_attributes,
-        ingested_at,
-        loaded_at,
-
-        -- dataset-specific attributes
-        source_attributes ->> 'State' as state_name
-
-    from source
-
-)
-
-select * from renamed
+{{ stg_installations('ind_pv_solar_farms_2022', dataset_columns) }}

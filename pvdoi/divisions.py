@@ -1,32 +1,36 @@
-"""Overture Maps divisions: country and region polygons around the installations, read from GeoParquet on S3.
+"""Overture Maps divisions: the country and region areas around the installations, from GeoParquet on S3.
 
-DuckDB's ``httpfs`` reads the release's ``theme=divisions/type=division_area`` files straight from the bucket;
-the filter on the ``bbox`` struct is pushed into the Parquet scan, so row groups outside the installations'
-extent are skipped by their statistics. Every failure is raised with the URL and the release: an unreachable
-source or an empty answer never becomes an empty table.
-
-Each area is also stored cut into pieces of at most 256 vertices (``geometry_pieces``, like PostGIS's
-ST_Subdivide): DuckDB tests a point against every vertex of a polygon, so a centroid-in-polygon join against a
-country's million-vertex coastline costs milliseconds per installation; against its pieces, microseconds.
+DuckDB's ``httpfs`` reads the release's ``theme=divisions/type=division_area`` files with the filter on the
+``bbox`` struct pushed into the Parquet scan (row groups outside the installations' extent are skipped). Every
+failure names the URL and the release: an unreachable source or an empty answer never becomes an empty table.
+Each area is also cut into pieces of at most 256 vertices, like PostGIS's ST_Subdivide: a centroid-in-polygon
+join against a million-vertex coastline costs milliseconds per installation, against its pieces microseconds.
+The areas and their pieces go to one Parquet file, which :func:`pvdoi.warehouse.load_division_areas` loads.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import os
 import re
+import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import shapely
-from hamilton.function_modifiers import cache
+from hamilton.caching import fingerprinting
 from pydantic import SecretStr
 
+from pvdoi.atomic import publish
+from pvdoi.caching import _HashSink
 from pvdoi.duckdb_ext import connect
-from pvdoi.errors import OvertureSourceError, OvertureUnreachableError, WarehouseError
-from pvdoi.warehouse import warehouse
+from pvdoi.errors import OvertureSourceError, OvertureUnreachableError, StorageError
+from pvdoi.settings import Settings
 
 log = logging.getLogger("pvdoi.overture")
 
@@ -42,17 +46,7 @@ DIVISION_AREAS_SCHEMA = pa.schema([
     ("bbox_ymin", pa.float64()), ("bbox_ymax", pa.float64()), ("geometry_wkb", pa.binary()),
 ])
 MAX_PIECE_VERTICES = 256
-TABLE = "raw_data.overture_division_areas"
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS raw_data;
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    id VARCHAR NOT NULL, division_id VARCHAR, subtype VARCHAR NOT NULL, class VARCHAR, is_land BOOLEAN,
-    is_territorial BOOLEAN, country VARCHAR, region VARCHAR, name VARCHAR, version INTEGER,
-    bbox_xmin DOUBLE, bbox_xmax DOUBLE, bbox_ymin DOUBLE, bbox_ymax DOUBLE, geometry GEOMETRY NOT NULL,
-    geometry_pieces GEOMETRY[], release VARCHAR NOT NULL, source_url VARCHAR NOT NULL, fetch_bbox VARCHAR,
-    loaded_at TIMESTAMP
-);
-"""
+FINGERPRINT_KEY = b"pvdoi:fingerprint"  # in the areas file's schema metadata: what it holds, to reuse it unchanged
 
 Bbox = tuple[float, float, float, float]
 
@@ -71,104 +65,97 @@ class S3Access:
     retries: int = 3
 
 
-@cache(behavior="recompute")
-def installations_bbox(database_path: str, fallback_km: float) -> Bbox | None:
-    """The installations' extent (xmin, ymin, xmax, ymax) widened by the fallback distance, rounded out to 0.1°."""
-    with warehouse(database_path) as con:
-        xmin, ymin, xmax, ymax = con.execute(
-            "SELECT min(ST_XMin(geometry)), min(ST_YMin(geometry)), max(ST_XMax(geometry)), max(ST_YMax(geometry)) "
-            "FROM raw_data.doi_pv_features WHERE geometry IS NOT NULL AND NOT ST_IsEmpty(geometry)").fetchone()
-    if xmin is None:
-        return None
-    dy = fallback_km / 111.32
-    dx = dy / math.cos(math.radians(min(80.0, max(abs(ymin), abs(ymax)) + dy)))
-    return (max(-180.0, math.floor((xmin - dx) * 10) / 10), max(-90.0, math.floor((ymin - dy) * 10) / 10),
-            min(180.0, math.ceil((xmax + dx) * 10) / 10), min(90.0, math.ceil((ymax + dy) * 10) / 10))
+def s3_access(settings: Settings, *, endpoint: str | None = None) -> S3Access:
+    """The S3 access of the settings; ``endpoint`` (``host:port`` or ``http[s]://host:port``) overrides theirs."""
+    endpoint = endpoint or settings.overture_s3_endpoint
+    use_ssl, url_style = settings.overture_s3_use_ssl, settings.overture_s3_url_style
+    if endpoint:
+        scheme, _, host = endpoint.rpartition("://")
+        endpoint = host.rstrip("/")
+        use_ssl = (scheme != "http") if use_ssl is None else use_ssl
+    return S3Access(
+        region=settings.overture_s3_region, endpoint=endpoint, use_ssl=True if use_ssl is None else use_ssl,
+        url_style=url_style or ("path" if endpoint else "vhost"), key_id=settings.overture_s3_key_id,
+        secret=settings.overture_s3_secret, timeout_s=settings.http_timeout_s, retries=settings.http_retries)
 
 
-def division_areas_url(overture_base_url: str, overture_release: str) -> str:
-    """The glob of the release's division_area GeoParquet files (S3, another endpoint's bucket, or a local path)."""
-    base = overture_base_url.replace("{release}", overture_release)
-    url = base if base.endswith(".parquet") or "*" in base else base.rstrip("/") + "/*.parquet"
-    if not RELEASE_PATTERN.fullmatch(overture_release):
-        raise OvertureSourceError(f"Overture release {overture_release!r} (URL {url}) is not a release id; "
-                                  "release ids look like 2026-06-17.0 (see https://stac.overturemaps.org)")
-    return url
-
-
-def division_areas(division_areas_url: str, installations_bbox: Bbox | None, overture_release: str,
-                   overture_s3: S3Access) -> pa.Table:
-    """The country, dependency and region division areas whose bbox meets the installations' bbox (WKB geometry)."""
-    if installations_bbox is None:
+def read_division_areas(url: str, bbox: Bbox | None, release: str, s3: S3Access) -> pa.Table:
+    """The country, dependency and region division areas at ``url`` whose bbox meets ``bbox`` (WKB geometry)."""
+    if bbox is None:
         return DIVISION_AREAS_SCHEMA.empty_table()
-    where = f"Overture release {overture_release!r} at {division_areas_url}"
+    where = f"Overture release {release!r} at {url}"
     con = connect(extensions=("spatial", "httpfs"))
     try:
-        _configure(con, overture_s3)
+        _configure(con, s3)
         try:
             columns = dict(con.execute(
                 "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM "
-                f"read_parquet({_quote(division_areas_url)}, hive_partitioning = false))").fetchall())
-            table = con.execute(_query(division_areas_url, columns, installations_bbox, where)).fetch_arrow_table()
+                f"read_parquet({_quote(url)}, hive_partitioning = false))").fetchall())
+            table = con.execute(_query(url, columns, bbox, where)).fetch_arrow_table()
         except duckdb.Error as exc:
             raise _source_error(exc, where) from None
     finally:
         con.close()
     if table.num_rows == 0:
         raise OvertureSourceError(f"{where} returned no {'/'.join(SUBTYPES)} division areas for the installations' "
-                                  f"bbox {installations_bbox}; the files exist but hold nothing there (wrong base URL "
-                                  "or an incomplete copy?)")
-    log.info("%s: %d division areas for bbox %s", where, table.num_rows, installations_bbox)
+                                  f"bbox {bbox}; the files exist but hold nothing there (wrong base URL or an "
+                                  "incomplete copy?)")
+    log.info("%s: %d division areas for bbox %s", where, table.num_rows, bbox)
     return table.select(DIVISION_AREAS_SCHEMA.names).cast(DIVISION_AREAS_SCHEMA)
 
 
-def division_area_pieces(division_areas: pa.Table) -> pa.Table:
+def area_pieces(areas: pa.Table) -> pa.Table:
     """Each area's geometry cut along its longer side until every piece has at most 256 vertices (id, WKB list)."""
-    geometries = shapely.from_wkb(division_areas.column("geometry_wkb").to_numpy(zero_copy_only=False))
+    geometries = shapely.from_wkb(areas.column("geometry_wkb").to_numpy(zero_copy_only=False))
     pieces = [[shapely.to_wkb(p) for p in _subdivide(g)] for g in geometries]
-    return pa.table({"id": division_areas.column("id"), "pieces_wkb": pa.array(pieces, pa.list_(pa.binary()))})
+    return pa.table({"id": areas.column("id"), "pieces_wkb": pa.array(pieces, pa.list_(pa.binary()))})
 
 
-@cache(behavior="recompute")
-def overture_division_areas_table(division_areas: pa.Table, division_area_pieces: pa.Table, database_path: str,
-                                  division_areas_url: str, overture_release: str,
-                                  installations_bbox: Bbox | None) -> dict:
-    """What raw_data.overture_division_areas holds after the load: release, URL, bbox and rows per subtype."""
-    fetch_bbox = ",".join(f"{v:g}" for v in installations_bbox) if installations_bbox else None
-    subtypes = division_areas.column("subtype").to_pylist()
-    summary = {"release": overture_release, "url": division_areas_url, "bbox": installations_bbox,
-               "rows": division_areas.num_rows, "by_subtype": {s: subtypes.count(s) for s in sorted(set(subtypes))},
-               "countries": len(set(division_areas.column("country").to_pylist()) - {None}),
-               "status": "skipped" if installations_bbox is None else "loaded"}
-    with warehouse(database_path) as con:
-        con.execute(DDL)
-        loaded = con.execute(f"SELECT count(*), list(DISTINCT release), list(DISTINCT source_url), "
-                             f"list(DISTINCT fetch_bbox) FROM {TABLE}").fetchone()
-        if installations_bbox and loaded == (division_areas.num_rows, [overture_release], [division_areas_url],
-                                             [fetch_bbox]):
-            return {**summary, "status": "unchanged"}
-        con.register("fetched_division_areas",
-                     division_areas.append_column("pieces_wkb", division_area_pieces.column("pieces_wkb")))
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(f"DELETE FROM {TABLE}")
-            con.execute(f"""
-                INSERT INTO {TABLE} BY NAME
-                SELECT * EXCLUDE (geometry_wkb, pieces_wkb), ST_GeomFromWKB(geometry_wkb) AS geometry,
-                       list_transform(pieces_wkb, piece -> ST_GeomFromWKB(piece)) AS geometry_pieces, ? AS release,
-                       ? AS source_url, ? AS fetch_bbox, ? AS loaded_at
-                FROM fetched_division_areas""",
-                        [overture_release, division_areas_url, fetch_bbox,
-                         datetime.now(timezone.utc).replace(tzinfo=None)])
-            con.execute("COMMIT")
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise WarehouseError(f"loading {division_areas.num_rows} division areas of Overture release "
-                                 f"{overture_release!r} ({division_areas_url}) into {TABLE} failed; the previous "
-                                 f"rows are kept: {exc}") from None
-        finally:
-            con.unregister("fetched_division_areas")
-    return summary
+def write_areas_file(areas: pa.Table, pieces: pa.Table, data_dir: str, *, url: str,
+                     bbox: Bbox | None) -> tuple[str, bool]:
+    """The areas with their pieces (``pieces_wkb``) in ``<data_dir>/overture/division_areas-<hash>.parquet``.
+
+    The name is a hash of the URL and the bbox; a file already holding the same rows is kept, else replaced
+    atomically. Returns the file's absolute path and whether it was written.
+    """
+    table = areas.append_column("pieces_wkb", pieces.column("pieces_wkb"))
+    fingerprint = _fingerprint_arrow(table).encode()
+    key = hashlib.sha256(json.dumps([url, list(bbox) if bbox else None]).encode()).hexdigest()[:16]
+    folder = os.path.join(data_dir, "overture")
+    final = os.path.abspath(os.path.join(folder, f"division_areas-{key}.parquet"))
+    try:
+        previous = (pq.read_schema(final).metadata or {}).get(FINGERPRINT_KEY)
+    except (OSError, pa.ArrowException):  # missing or unreadable: written again
+        previous = None
+    if previous == fingerprint:
+        return final, False
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".division_areas-", suffix=".parquet.tmp", dir=folder)
+    os.close(fd)
+    try:
+        pq.write_table(table.replace_schema_metadata({FINGERPRINT_KEY: fingerprint}), tmp, compression="zstd",
+                       row_group_size=1024)  # large polygons: row groups DuckDB reads with bounded memory
+        publish(tmp, final)
+    except OSError as exc:
+        raise StorageError(f"cannot write the Overture division areas of {url} to {final}: {exc}; the previous "
+                           "file (if any) is unchanged", file=os.path.basename(final)) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return final, True
+
+
+def register_arrow_fingerprint() -> None:
+    """Register the Arrow table fingerprint with Hamilton's cache (idempotent; Hamilton has none of its own)."""
+    fingerprinting.hash_value.register(pa.Table)(_fingerprint_arrow)
+
+
+def _fingerprint_arrow(obj: pa.Table, *args, **kwargs) -> str:
+    """Hash of an Arrow table's schema and values (its IPC stream), at C speed."""
+    h = hashlib.blake2b(digest_size=20)
+    with pa.ipc.new_stream(pa.PythonFile(_HashSink(h), mode="w"), obj.schema) as writer:
+        writer.write_table(obj)
+    return fingerprinting._compact_hash(h.digest())
 
 
 def _subdivide(geometry: shapely.Geometry) -> list[shapely.Geometry]:

@@ -1,6 +1,6 @@
 """The attribute rules of standardisation: mapped columns, attribute JSON, row ids and exact duplicates.
 
-Helpers of :mod:`hamilton_nodes.standardise`, not Hamilton nodes (the driver is not given this module).
+Part of the engine (:mod:`pvdoi.features`): rules for one batch, called by :mod:`pvdoi.features.batch`.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the next write takes those rows back when the key is the same and the file on di
 Hamilton's cache: Hamilton caches whole nodes, and this node (the dataset's GeoParquet) did change; these are
 pieces of its previous result. Reused rows keep the ``ingested_at`` of the run that standardised them.
 
-Not a node module (it is not given to the driver): helpers of ``write.py``.
+Part of the engine that ``pvdoi.features.geoparquet`` writes with.
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hamilton_nodes.read import READER_VERSION, RawLayer
-from hamilton_nodes.standardise import STANDARDISE_VERSION, StandardisedFeatures
+from pvdoi.features import ENGINE_VERSION
+from pvdoi.features.reader import RawLayer
+from pvdoi.features.stream import StandardisedFeatures
 from pvdoi.atomic import write_json_atomic
 
 log = logging.getLogger("pvdoi.write")
-CODE_VERSION = hashlib.sha256(repr((STANDARDISE_VERSION, (Path(__file__).parent / "write.py").read_bytes(),
-                                     Path(__file__).read_bytes())).encode()).hexdigest()
-
 
 @dataclass
 class FilePart:
@@ -57,8 +55,8 @@ def part_key(layer: RawLayer, features: StandardisedFeatures) -> str | None:
     if layer.lineage is None:
         return None
     src = layer.source  # not its path: the folder a dataset's files are extracted to is named after all of them
-    return hashlib.sha256(repr((src.name, src.origin, src.origin_checksum, READER_VERSION,
-                                features.spec.model_dump_json(by_alias=True), CODE_VERSION)).encode()).hexdigest()
+    return hashlib.sha256(repr((src.name, src.origin, src.origin_checksum, ENGINE_VERSION,
+                                features.spec.model_dump_json(by_alias=True))).encode()).hexdigest()
 
 
 def record_path(final: str) -> str:

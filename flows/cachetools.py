@@ -9,7 +9,8 @@ import shutil
 from hamilton.caching.cache_key import decode_key
 
 from pvdoi.caching import WalSQLiteMetadataStore
-from pvdoi.pipeline import LAST_RUN_FILE, build_driver
+from flows.dataflow import build_driver
+from flows.fanout import LAST_RUN_FILE
 
 
 def last_run(cache_path: str) -> dict:

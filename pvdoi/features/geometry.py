@@ -1,6 +1,6 @@
 """The geometry rules of standardisation: the source CRS, the move to EPSG:4326, repairs and equal-area areas.
 
-Helpers of :mod:`hamilton_nodes.standardise`, not Hamilton nodes (the driver is not given this module).
+Part of the engine (:mod:`pvdoi.features`): rules for one batch, called by :mod:`pvdoi.features.batch`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,133 @@
+"""The one fan-out over datasets: which to run, in what order, each one's result or failure, the run recorded.
+
+The Prefect flow (``flows.ingest_flow``) calls :func:`ingest_all` with its tasks' ``submit``;
+:func:`run_doi_pipeline` (``pvdoi ingest``, Python callers) calls it with a thread pool's: the same ordering,
+failure capture and record either way, without a Prefect API for the plain one.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from flows.dataflow import run_dataset
+from pvdoi.atomic import write_json_atomic
+from pvdoi.caching import prepare_cache
+from pvdoi.errors import PVDOIError
+from pvdoi.manifest import load_manifest
+from pvdoi.results import DatasetResult
+from pvdoi.settings import Settings, get_settings
+
+log = logging.getLogger("pvdoi.fanout")
+LAST_RUN_FILE = "pvdoi_last_run.json"
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How every dataset of a run is ingested (absolute paths, so threads and workers agree)."""
+
+    manifest_path: str
+    data_dir: str
+    cache_path: str | None  # None: without Hamilton's cache
+    force_download: bool = False
+    max_mb: float | None = None
+
+    @classmethod
+    def resolve(cls, settings: Settings, *, manifest_path: str | None = None, data_dir: str | None = None,
+                cache_path: str | None = None, use_cache: bool = True, force_download: bool = False,
+                max_mb: float | None = None) -> IngestOptions:
+        """The options given, the settings' values for the rest."""
+        return cls(os.path.abspath(manifest_path or settings.manifest_path),
+                   os.path.abspath(data_dir or settings.data_dir),
+                   os.path.abspath(cache_path or settings.cache_path) if use_cache else None,
+                   force_download, max_mb if max_mb is not None else settings.max_mb)
+
+    def run(self, dataset_id: str) -> DatasetResult:
+        """Ingest one dataset with these options (the body of the flow's task and of the plain thread)."""
+        return run_dataset(dataset_id, manifest_path=self.manifest_path, data_dir=self.data_dir,
+                           cache_path=self.cache_path, enable_caching=self.cache_path is not None,
+                           force_download=self.force_download, max_mb=self.max_mb)
+
+
+def plan(datasets: list[str] | None, manifest_path: str) -> list[str]:
+    """The manifest's datasets to run, in manifest order (all when none are named; an unknown id is an error)."""
+    return load_manifest(manifest_path).select(list(datasets) if datasets else None)
+
+
+def largest_first(ids: list[str], manifest_path: str) -> list[str]:
+    """Datasets ordered by expected size, so the longest starts first and the others fill the other workers."""
+    manifest = load_manifest(manifest_path)
+    return sorted(ids, key=lambda d: -(manifest.get(d).expected_count or 0))
+
+
+def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], object],
+               on_result: Callable[[DatasetResult], None] | None = None) -> dict[str, DatasetResult]:
+    """Submit every dataset (largest first), turn each outcome into its result as it finishes (a failure never stops the others),
+    hand it to ``on_result``, and record the run for ``pvdoi cache``. Results in the order of ``ids``."""
+    if options.cache_path:
+        prepare_cache(options.cache_path)  # before the datasets open it side by side
+    futures = {submit(d): d for d in largest_first(ids, options.manifest_path)}
+    results: dict[str, DatasetResult] = {}
+    for dataset_id, value in _finished(futures):
+        if isinstance(value, DatasetResult):
+            result = value
+        else:
+            log.error("%s failed: %s", dataset_id, value,
+                      exc_info=None if isinstance(value, PVDOIError) else value)
+            result = DatasetResult.failed(dataset_id, value)
+        results[dataset_id] = result
+        if on_result:
+            on_result(result)
+    results = {d: results[d] for d in ids}
+    if options.cache_path:
+        record_last_run(options.cache_path, results)
+    return results
+
+
+def _finished(futures: dict) -> Iterator[tuple[str, object]]:
+    """(dataset, its result or exception) of each future as it finishes: Prefect futures or a thread pool's."""
+    from prefect.futures import PrefectFuture, as_completed
+
+    if futures and isinstance(next(iter(futures)), PrefectFuture):
+        for future in as_completed(list(futures)):
+            yield futures[future], future.result(raise_on_failure=False)
+        return
+    for future in concurrent.futures.as_completed(futures):
+        yield futures[future], future.exception() or future.result()
+
+
+def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool = True,
+                     cache_path: str | None = None, force_download: bool = False, max_mb: float | None = None,
+                     manifest_path: str | None = None, data_dir: str | None = None,
+                     max_workers: int | None = None) -> dict[str, DatasetResult]:
+    """Ingest datasets into GeoParquet side by side in threads (no Prefect API, no warehouse): ``{id: result}``.
+
+    Threads, not processes: GDAL, GEOS, Arrow and DuckDB release the GIL while they work, and one process holds one
+    copy of the libraries.
+    """
+    settings = get_settings()
+    options = IngestOptions.resolve(settings, manifest_path=manifest_path, data_dir=data_dir, cache_path=cache_path,
+                                    use_cache=enable_caching, force_download=force_download, max_mb=max_mb)
+    ids = plan(datasets, options.manifest_path)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers or settings.max_workers),
+                                               thread_name_prefix="pvdoi-dataset") as pool:
+        return ingest_all(ids, options, lambda d: pool.submit(options.run, d))
+
+
+def record_last_run(cache_path: str, results: dict[str, DatasetResult]) -> None:
+    """Remember each dataset's last cache run (ids, hits, misses) for ``pvdoi cache``."""
+    path = os.path.join(cache_path, LAST_RUN_FILE)
+    previous = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as fh:
+            previous = json.load(fh)
+    for dataset_id, result in results.items():
+        previous[dataset_id] = {"status": result.status, "cache": dataclasses.asdict(result.cache),
+                                "error": result.error, "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_json_atomic(path, previous)

@@ -1,0 +1,125 @@
+"""A dataset's GeoParquet 1.1 file written from its feature stream, atomically, with unchanged files' rows reused."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import tempfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from filelock import FileLock
+from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet encoder (what to_parquet uses)
+
+from pvdoi.atomic import publish, sha256_file
+from pvdoi.errors import StorageError
+from pvdoi.features import parts as file_parts
+from pvdoi.features.stream import FeatureStream, StandardisedFeatures
+
+ROW_GROUP_SIZE = 65_536  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
+
+
+def geoparquet_path(data_dir: str, dataset_id: str) -> str:
+    """``<data_dir>/geoparquet/<dataset>.parquet``."""
+    return os.path.join(data_dir, "geoparquet", f"{dataset_id}.parquet")
+
+
+def write_geoparquet(features: StandardisedFeatures, data_dir: str, *, reuse: bool = True) -> dict:
+    """Stream ``features`` into the dataset's GeoParquet file (zstd, bbox covering column); its path, size, SHA-256,
+    rows and counts.
+
+    With ``reuse``, the rows of source files unchanged since the previous file was written are taken from it
+    instead of being read and standardised again (see :mod:`pvdoi.features.parts`).
+    """
+    dataset_id = features.spec.id
+    final = geoparquet_path(data_dir, dataset_id)
+    os.makedirs(os.path.dirname(final), exist_ok=True)
+    locks = os.path.join(data_dir, "locks")
+    os.makedirs(locks, exist_ok=True)
+    with FileLock(os.path.join(locks, f"geoparquet-{dataset_id}.lock")):  # one writer per dataset
+        return _write(features, final, dataset_id, reuse=reuse)
+
+
+def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse: bool) -> dict:
+    out_dir = os.path.dirname(final)
+    for stale in glob.glob(os.path.join(out_dir, f".{dataset_id}.*.parquet.tmp")):
+        os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
+    keys = [file_parts.part_key(layer, features) for layer in features.layers]
+    previous = file_parts.previous_parts(final, keys, sha256_file) if reuse else {}
+    parts = _parts(features, keys, previous)
+    if previous and not _same_schemas(parts):  # rare: let the casts of a full pass decide the column types
+        parts = _parts(features, keys, {})
+    table = _table(parts)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+        digest = sha256_file(tmp)
+        publish(tmp, final)
+    except OSError as exc:
+        raise StorageError(f"cannot write {final}: {exc}; the previous file (if any) is unchanged",
+                           dataset_id=dataset_id, file=os.path.basename(final)) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    file_parts.save_record(final, digest, parts)
+    per_file = {p.name: p.counts for p in parts}
+    counts, notes = FeatureStream.totals(features.spec, per_file, [p.notes for p in parts])
+    return {"path": os.path.abspath(final), "sha256": digest, "bytes": os.path.getsize(final),
+            "rows": table.num_rows, "counts": counts, "per_file": per_file, "notes": notes,
+            "reused_files": [p.name for p in parts if p.key in previous]}
+
+
+def _parts(features: StandardisedFeatures, keys: list[str | None], previous: dict) -> list[file_parts.FilePart]:
+    """Every source file's rows in file order: from ``previous`` when its key is there, else read and encoded now.
+
+    The files read now are one pass of the stream over them, each batch encoded by geopandas' GeoParquet encoder
+    (WKB, covering bbox, ``geo`` metadata) in the thread that made it.
+    """
+    todo = [layer for layer, key in zip(features.layers, keys) if key not in previous]
+    tables: dict[str | None, list[pa.Table]] = {}
+    stream = None
+    if todo:
+        stream, encoded = dataclasses.replace(features, layers=todo).drained(each=_named_table)
+        for name, table in encoded:
+            tables.setdefault(name, []).append(table)
+    parts = []
+    for layer, key in zip(features.layers, keys):
+        name = layer.source.name
+        if key in previous:
+            parts.append(previous[key])
+            continue
+        own = tables.get(name, [])
+        parts.append(file_parts.FilePart(name, key, own, stream.per_file[name], stream.layer_notes[name],
+                                         file_parts.merged_geo([file_parts.table_geo(t) for t in own])))
+    if not any(p.rows for p in parts):
+        if not todo:  # every file reused and none has a row: one pass for the columns of an empty file
+            return _parts(features, keys, {})
+        parts[0].tables = tables[None]  # nothing written: the stream's empty batch still has the columns
+    return parts
+
+
+def _named_table(frame) -> tuple[str | None, pa.Table]:
+    name = frame["source_file"].iat[0] if len(frame) else None  # the empty frame of a dataset with no rows
+    return name, _geopandas_to_arrow(frame, index=False, schema_version="1.1.0", write_covering_bbox=True)
+
+
+def _same_schemas(parts: list[file_parts.FilePart]) -> bool:
+    schemas = [t.schema.remove_metadata() for p in parts for t in p.tables if t.num_rows]
+    return all(s.equals(schemas[0]) for s in schemas)
+
+
+def _table(parts: list[file_parts.FilePart]) -> pa.Table:
+    """The parts as one GeoParquet 1.1 Arrow table: the first one's schema and metadata, the ``geo`` bounding
+    boxes and geometry types merged over all of them (the table ``GeoDataFrame.to_parquet`` would write)."""
+    tables = [t for p in parts for t in p.tables if t.num_rows] or parts[0].tables
+    metadata = dict(tables[0].schema.metadata)
+    geo = json.loads(metadata[b"geo"])
+    for column, meta in file_parts.merged_geo([p.geo for p in parts if p.rows]).items():
+        geo["columns"][column].update(meta)
+    metadata[b"geo"] = json.dumps(geo).encode()
+    schema = tables[0].schema.with_metadata(metadata)
+    return pa.concat_tables([t.cast(schema) if t.schema != tables[0].schema else t for t in tables]
+                            ).replace_schema_metadata(metadata)

@@ -1,0 +1,98 @@
+"""The Overture division areas in the warehouse: the installations' extent to fetch them for, and their load.
+
+The divisions dataflow writes the fetched areas to a Parquet file (:func:`pvdoi.divisions.write_areas_file`)
+and returns a summary; :func:`load_division_areas` loads that file into ``raw_data.overture_division_areas`` in
+one transaction, or leaves the table as it is when it already holds the same release, URL, bbox and row count.
+The table is created empty when missing (:func:`ensure_division_areas_table`), so dbt always finds it; a failed
+fetch or load never empties it (the previous release's rows stay).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime, timezone
+
+import duckdb
+
+from pvdoi.divisions import Bbox
+from pvdoi.duckdb_ext import load_extension
+from pvdoi.errors import WarehouseError
+from pvdoi.warehouse.connection import warehouse
+
+log = logging.getLogger("pvdoi.overture")
+
+TABLE = "raw_data.overture_division_areas"
+DDL = f"""
+CREATE SCHEMA IF NOT EXISTS raw_data;
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id VARCHAR NOT NULL, division_id VARCHAR, subtype VARCHAR NOT NULL, class VARCHAR, is_land BOOLEAN,
+    is_territorial BOOLEAN, country VARCHAR, region VARCHAR, name VARCHAR, version INTEGER,
+    bbox_xmin DOUBLE, bbox_xmax DOUBLE, bbox_ymin DOUBLE, bbox_ymax DOUBLE, geometry GEOMETRY NOT NULL,
+    geometry_pieces GEOMETRY[], release VARCHAR NOT NULL, source_url VARCHAR NOT NULL, fetch_bbox VARCHAR,
+    loaded_at TIMESTAMP
+);
+"""
+SUMMARY_KEYS = ("release", "url", "bbox", "rows", "by_subtype", "countries", "path")
+
+
+def installations_bbox(database_path: str, fallback_km: float) -> Bbox | None:
+    """The installations' extent (xmin, ymin, xmax, ymax) widened by the fallback distance, rounded out to 0.1°.
+
+    None when the warehouse holds no installation geometry.
+    """
+    with warehouse(database_path) as con:
+        xmin, ymin, xmax, ymax = con.execute(
+            "SELECT min(ST_XMin(geometry)), min(ST_YMin(geometry)), max(ST_XMax(geometry)), max(ST_YMax(geometry)) "
+            "FROM raw_data.doi_pv_features WHERE geometry IS NOT NULL AND NOT ST_IsEmpty(geometry)").fetchone()
+    if xmin is None:
+        return None
+    dy = fallback_km / 111.32
+    dx = dy / math.cos(math.radians(min(80.0, max(abs(ymin), abs(ymax)) + dy)))
+    return (max(-180.0, math.floor((xmin - dx) * 10) / 10), max(-90.0, math.floor((ymin - dy) * 10) / 10),
+            min(180.0, math.ceil((xmax + dx) * 10) / 10), min(90.0, math.ceil((ymax + dy) * 10) / 10))
+
+
+def ensure_division_areas_table(database_path: str) -> None:
+    """Create ``raw_data.overture_division_areas`` (empty) if the warehouse lacks it, so dbt can always build."""
+    with warehouse(database_path) as con:
+        con.execute(DDL)
+
+
+def load_division_areas(con, fetched: dict) -> dict:
+    """Replace ``raw_data.overture_division_areas`` with the fetched areas file in one transaction.
+
+    ``fetched`` is the dataflow's summary (``release``, ``url``, ``bbox``, ``rows``, ``by_subtype``, ``countries``,
+    ``path``). Returns it with ``status``: ``unchanged`` when the table already holds the same rows count, release,
+    URL and bbox (nothing written), ``skipped`` when there were no installations (the table emptied), else
+    ``loaded``. A failed load is rolled back (the previous rows are kept) and raised as a WarehouseError naming
+    the release and URL.
+    """
+    release, url, bbox, rows, path = (fetched[k] for k in ("release", "url", "bbox", "rows", "path"))
+    fetch_bbox = ",".join(f"{v:g}" for v in bbox) if bbox else None
+    summary = {k: fetched[k] for k in SUMMARY_KEYS}
+    load_extension(con, "spatial")  # the GEOMETRY columns
+    con.execute(DDL)
+    loaded = con.execute(f"SELECT count(*), list(DISTINCT release), list(DISTINCT source_url), "
+                         f"list(DISTINCT fetch_bbox) FROM {TABLE}").fetchone()
+    if bbox and loaded == (rows, [release], [url], [fetch_bbox]):
+        return {**summary, "status": "unchanged"}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {TABLE}")
+        [(inserted,)] = con.execute(f"""
+            INSERT INTO {TABLE} BY NAME
+            SELECT * EXCLUDE (geometry_wkb, pieces_wkb), ST_GeomFromWKB(geometry_wkb) AS geometry,
+                   list_transform(pieces_wkb, piece -> ST_GeomFromWKB(piece)) AS geometry_pieces, ? AS release,
+                   ? AS source_url, ? AS fetch_bbox, ? AS loaded_at
+            FROM read_parquet(?)""",
+            [release, url, fetch_bbox, datetime.now(timezone.utc).replace(tzinfo=None), path]).fetchall()
+        if inserted != rows:
+            raise WarehouseError(f"{path} holds {inserted} division areas, not the {rows} fetched")
+        con.execute("COMMIT")
+    except (duckdb.Error, WarehouseError) as exc:
+        con.execute("ROLLBACK")
+        raise WarehouseError(f"loading {rows} division areas of Overture release {release!r} ({url}) into {TABLE} "
+                             f"failed; the previous rows are kept: {exc}") from None
+    log.info("Overture %s: loaded %d division areas from %s", release, inserted, path)
+    return {**summary, "status": "skipped" if bbox is None else "loaded"}
