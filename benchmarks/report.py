@@ -16,7 +16,12 @@ LABELS = {
     "run_cold_no_dbt": "`pvdoi run --all --no-dbt`, cold (Prefect, warehouse load)",
     "run_unchanged_no_dbt": "`pvdoi run --all --no-dbt`, unchanged re-run",
     "run_cold_with_dbt": "`pvdoi run --all --no-overture`, cold, with `dbt build` (no Overture: it needs S3)",
+    "run_unchanged_with_dbt": "`pvdoi run --all --no-overture`, unchanged re-run (dbt skipped)",
+    "run_one_changed_with_dbt": "`pvdoi run --all --no-overture`, one file of one dataset changed (dbt: what depends on it)",
+    "run_forced_dbt": "`pvdoi run --all --no-overture --force-dbt`, data unchanged, every model and test",
+    "dbt_alone": "plain `dbt build` (CLI, its own process) on the same warehouse",
 }
+WITH_DBT = ("run_cold_with_dbt", "run_unchanged_with_dbt", "run_one_changed_with_dbt", "run_forced_dbt", "dbt_alone")
 
 
 def _median(rows: list[dict], key: str) -> float:
@@ -46,7 +51,7 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
     share = durations.get(changed, 0) / max(sum(durations.values()), 1e-9)
     written = sum(r["counts"]["read"] for r in reports.values()) if reports else 0
     failed = [d for d, r in reports.items() if r.get("status") != "completed"]
-    product_peak = max(peak[k] for k in peak if not k.startswith("baseline") and k != "run_cold_with_dbt")
+    product_peak = max(peak[k] for k in peak if not k.startswith("baseline") and k not in WITH_DBT)
     dlt_fps = features / wall["baseline_dlt"]
     delivered_fps = results.get("baseline_features", {}).get("baseline_dlt", features) / wall["baseline_dlt"]
     checks = [
@@ -60,11 +65,9 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
         ("unchanged run ≤ 25 % of cold", wall["run_unchanged_no_dbt"] / wall["run_cold_no_dbt"], 0.25),
         (f"one changed dataset ≤ its share ({share:.0%}) of cold + 10 % (as a fraction of cold)",
          wall["ingest_one_changed"] / wall["ingest_cold"], share + 0.10),
-        ("peak RSS of the process tree ≤ 1.5 GB (GB; ingest and run without dbt)", product_peak / 1024, 1.5),
+        ("peak RSS of the process tree without dbt ≤ 1.0 GB (GB; ingest and run)", product_peak / 1024, 1.0),
     ]
-    if "run_cold_with_dbt" in peak:
-        checks.append(("peak RSS of the process tree ≤ 1.5 GB (GB; run with `dbt build`)",
-                       peak["run_cold_with_dbt"] / 1024, 1.5))
+    checks += _dbt_checks(rows, wall, peak)
     scaling = results.get("scaling", {})
     if scaling:
         smallest = min(scaling, key=float)
@@ -113,3 +116,20 @@ def write_report(results: dict, path: Path, *, command: str, machine: str) -> No
         lines.append(f"| {results['scale']:g} | {written:,} | {wall['ingest_cold']:.1f} | "
                      f"{1e6 * wall['ingest_cold'] / max(written, 1):.1f} |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _dbt_checks(rows: dict, wall: dict, peak: dict) -> list[tuple[str, float, float]]:
+    """The dbt stage's targets, when the run measured it."""
+    if "run_cold_with_dbt" not in wall:
+        return []
+    checks = [("peak RSS of the process tree with dbt ≤ 1.5 GB (GB; every run with dbt)",
+               max(peak[k] for k in WITH_DBT if k in peak) / 1024, 1.5),
+              ("cold run with dbt ≤ 2.5 × cold run without", wall["run_cold_with_dbt"] / wall["run_cold_no_dbt"], 2.5)]
+    if "run_unchanged_with_dbt" in wall:
+        checks += [("unchanged run with dbt ≤ 10 % of its cold", wall["run_unchanged_with_dbt"] / wall["run_cold_with_dbt"],
+                    0.10),
+                   ("one dataset changed, with dbt ≤ 40 % of cold",
+                    wall["run_one_changed_with_dbt"] / wall["run_cold_with_dbt"], 0.40),
+                   ("dbt stage inside the flow (forced full build, dbt's own seconds) ≤ 1.15 × plain `dbt build`",
+                    _median(rows["run_forced_dbt"], "dbt_s") / wall["dbt_alone"], 1.15)]
+    return checks

@@ -21,9 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import psutil
 
-from pvdoi import DEFAULT_MANIFEST, PROJECT_ROOT
+from pvdoi import DBT_PROJECT_DIR, DEFAULT_MANIFEST, PROJECT_ROOT
 from pvdoi.archive import extract_archive, is_archive
 from pvdoi.manifest import load_manifest
 from pvdoi.testing.reposerver import RepoServer
@@ -119,9 +120,8 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
             d = bench.dirs("run")
             bench.once("run_cold_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
             bench.once("run_unchanged_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
-        for _ in range(repeat if with_dbt else 0):
-            # Overture is fetched from S3 on the internet: not here (tests/test_overture.py covers it on loopback)
-            bench.once("run_cold_with_dbt", PVDOI + ["run", "--all", "--no-overture", *bench.dirs("run_dbt")])
+        for i in range(repeat if with_dbt else 0):
+            _dbt_rows(bench, server, corpus, i)
         results["rows"] = bench.rows
         results["baseline_lost"] = {k: json.loads(r["stdout"].strip().splitlines()[-1]).get("lost")
                                     for k in ("baseline_pyogrio", "baseline_dlt") for r in bench.rows[k][:1]}
@@ -142,6 +142,31 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
                 "wall": statistics.median(r["wall"] for r in bench.rows["ingest_cold"]),
                 "features": sum(r["counts"]["read"] for r in counts.values())}
     return results
+
+
+def _dbt_rows(bench: Bench, server, corpus: Path, i: int) -> None:
+    """Cold, unchanged and one-changed runs with dbt, a forced dbt build, and plain `dbt build` on that warehouse.
+
+    Overture is fetched from S3 on the internet: not here (tests/test_overture.py covers it on loopback).
+    """
+    d = bench.dirs("run_dbt")
+    bench.once("run_cold_with_dbt", PVDOI + ["run", "--all", "--no-overture", *d])
+    bench.once("run_unchanged_with_dbt", PVDOI + ["run", "--all", "--no-overture", *d])
+    dataset, name = CHANGED
+    doc = json.loads((corpus / dataset / name).read_bytes())
+    doc["features"] = doc["features"][: len(doc["features"]) - 10 - i]
+    server.replace_file(dataset, name, json.dumps(doc).encode())
+    bench.once("run_one_changed_with_dbt", PVDOI + ["run", "--all", "--no-overture", *d])
+    bench.once("run_forced_dbt", PVDOI + ["run", "--all", "--no-overture", "--force-dbt", *d])
+    database = str(Path(d[1]) / "eo_pv_data.duckdb")
+    con = duckdb.connect(database, read_only=True)
+    bench.rows["run_forced_dbt"][-1]["dbt_s"] = con.execute(
+        "SELECT seconds FROM raw_data.dbt_builds ORDER BY built_at DESC LIMIT 1").fetchone()[0]
+    con.close()
+    dbt = str(Path(sys.executable).parent / "dbt")
+    bench.once("dbt_alone", [dbt, "build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+                             str(DBT_PROJECT_DIR), "--target-path", str(Path(d[1]) / "dbt_alone"),
+                             "--vars", json.dumps({"database_path": database})])
 
 
 def main() -> None:

@@ -10,9 +10,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from pvdoi.atomic import write_json_atomic
 from pvdoi.results import DatasetResult
+from pvdoi.transform import DbtBuild
 
 STATUS_KEY = "pv-dataset-status"
 STATUS_FILE = "dataset_status.json"
+DBT_KEY = "pv-dbt-build"
 
 
 def publish_results(results: dict[str, DatasetResult], failed_message: str | None, data_dir: str) -> None:
@@ -91,3 +93,16 @@ def read_run_results(data_dir: str, flow_run_id: object) -> dict[str, DatasetRes
         return None
     with open(path, encoding="utf-8") as fh:
         return {d: DatasetResult.from_dict(r) for d, r in json.load(fh).items()}
+
+
+def publish_dbt_build(build: DbtBuild) -> None:
+    """The dbt stage as an artifact: why it built what it built (or skipped), and one row per model and test,
+    the failed ones first."""
+    counts = ", ".join(f"{n} {k}" for k, n in build.counts().items()) or "no nodes run"
+    create_markdown_artifact(key=DBT_KEY, description="What the dbt stage did in this run", markdown=(
+        f"### dbt build: {build.status}\n\n{build.reason}\n\n{counts}; {build.seconds:.1f} s"))
+    if build.nodes:
+        rows = sorted(build.nodes, key=lambda n: (not n.failed, n.kind != "model", n.name))
+        create_table_artifact(key=f"{DBT_KEY}-nodes", description="dbt build: one row per model and test",
+                              table=[{"node": n.name, "kind": n.kind, "status": n.status, "rows": n.rows_affected,
+                                      "seconds": n.seconds, "message": n.message} for n in rows])

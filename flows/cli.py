@@ -77,19 +77,21 @@ NoOvertureOpt = Annotated[bool, typer.Option("--no-overture",
                                               help="skip the Overture Maps country/region fetch before dbt")]
 
 
-def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool, force_download: bool,
-             cache_path: str | None, database: str | None, no_dbt: bool, data_dir: str | None,
-             no_overture: bool = False) -> tuple[dict[str, DatasetResult], bool]:
-    """Run the Prefect flow in this process (temporary local API); its per-dataset results and whether it failed."""
+ForceDbtOpt = Annotated[bool, typer.Option("--force-dbt", help="build every dbt model and test even if nothing "
+                                                                "changed since the last build")]
+
+
+def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool, data_dir: str | None,
+             **params) -> tuple[dict[str, DatasetResult], bool]:
+    """Run the Prefect flow in this process (temporary local API) with ``params``; its per-dataset results and
+    whether it failed."""
     from flows.artifacts import read_run_results
     from flows.prefect_api import prefect_api
     from pvdoi.settings import get_settings
 
     settings = get_settings()
-    params = {"datasets": datasets or None, "force_download": force_download, "use_cache": not no_cache,
-              "cache_path": cache_path, "database_path": database, "run_dbt": not no_dbt,
-              "overture": not no_overture, "data_dir": data_dir,
-              "max_mb": max_mb if max_mb is not None else settings.max_mb}
+    params.update(datasets=datasets or None, use_cache=not no_cache, data_dir=data_dir,
+                  max_mb=max_mb if max_mb is not None else settings.max_mb)
     with prefect_api(meanwhile=lambda: importlib.import_module("flows.ingest_flow")):  # imported while it boots
         from flows.ingest_flow import pv_doi_ingest
 
@@ -109,13 +111,13 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
 def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
         no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
         database: DatabaseOpt = None, no_dbt: NoDbtOpt = False, no_overture: NoOvertureOpt = False,
-        data_dir: DataOpt = None) -> None:
+        force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None) -> None:
     """The main job: the Prefect flow on a temporary local API: ingest, load, Overture divisions, dbt build."""
     _use_manifest(manifest)
     try:
-        results, failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache,
-                                   force_download=force_download, cache_path=cache_path, database=database,
-                                   no_dbt=no_dbt, data_dir=data_dir, no_overture=no_overture)
+        results, failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache, data_dir=data_dir,
+                                   force_download=force_download, cache_path=cache_path, database_path=database,
+                                   run_dbt=not no_dbt, overture=not no_overture, force_dbt=force_dbt)
     except PVDOIError as exc:
         _fail(exc)
     print_summary(results)
@@ -136,9 +138,9 @@ def demo(data_dir: Annotated[str, typer.Option("--data-dir")] = "data/demo", no_
     with RepoServer(os.path.join(data_dir, "repository")) as server:
         os.environ.update(server.env())  # the repositories' URLs, for the flow's settings
         console.print(f"local repository server at {server.base_url} (Zenodo, figshare and GitHub APIs)")
-        results, failed = run_flow(None, max_mb=None, no_cache=False, force_download=False,
-                                   cache_path=os.path.join(data_dir, "hamilton_cache"), database=None,
-                                   no_dbt=no_dbt, data_dir=data_dir, no_overture=True)
+        results, failed = run_flow(None, max_mb=None, no_cache=False, data_dir=data_dir,
+                                   cache_path=os.path.join(data_dir, "hamilton_cache"), run_dbt=not no_dbt,
+                                   overture=False)
     print_summary(results)
     from pvdoi.settings import get_settings
 

@@ -43,6 +43,8 @@ def pv_doi_ingest(
     run_dbt: bool = True,
     overture: bool = True,
     data_dir: str | None = None,
+    force_dbt: bool = False,
+    dbt_task_per_node: bool = False,
 ):
     """Every selected dataset through its Hamilton dataflow and into the warehouse, then Overture and ``dbt build``.
 
@@ -60,6 +62,8 @@ def pv_doi_ingest(
         overture: Before dbt, fetch the Overture Maps country and region areas around the installations
             (PVDOI_OVERTURE_* settings); off, the country and region columns stay empty.
         data_dir: Output folder for GeoParquet, status and dbt target (default ./data).
+        force_dbt: Build every dbt model and test even when nothing changed since the last build.
+        dbt_task_per_node: Show each dbt model and test as its own Prefect task (prefect-dbt; slower).
     """
     settings = get_settings()
     options = IngestOptions.resolve(settings, data_dir=data_dir, cache_path=cache_path, use_cache=use_cache,
@@ -81,11 +85,13 @@ def pv_doi_ingest(
 
     results = ingest_all(ids, options, lambda d: ingest_dataset.submit(d, options), load)
     if run_dbt and not failures and any(r.ok for r in results.values()):
-        failures += _divisions_and_dbt(database_path, options, overture=overture)
+        failures += _divisions_and_dbt(database_path, options, overture=overture, force_dbt=force_dbt,
+                                       dbt_task_per_node=dbt_task_per_node)
     return _final_state(results, failures, options.data_dir)
 
 
-def _divisions_and_dbt(database_path: str, options: IngestOptions, *, overture: bool) -> list[str]:
+def _divisions_and_dbt(database_path: str, options: IngestOptions, *, overture: bool, force_dbt: bool,
+                       dbt_task_per_node: bool) -> list[str]:
     """Overture divisions (a failure is named, dbt still runs on the previous areas), then ``dbt build``."""
     failures = []
     if overture:
@@ -96,7 +102,8 @@ def _divisions_and_dbt(database_path: str, options: IngestOptions, *, overture: 
         if not state.is_completed():
             failures.append(f"overture divisions ({_error(state)})")
     ensure_division_areas_table(database_path)  # dbt reads it: empty until a first fetch succeeds
-    state = dbt_build(database_path, os.path.join(options.data_dir, "dbt_target"), return_state=True)
+    state = dbt_build(database_path, os.path.join(options.data_dir, "dbt_target"), force=force_dbt,
+                      task_per_node=dbt_task_per_node, return_state=True)
     if not state.is_completed():
         failures.append(f"dbt build ({_error(state)})")
     return failures

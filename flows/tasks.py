@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from prefect import task
@@ -9,14 +10,17 @@ from prefect.cache_policies import INPUTS, RUN_ID
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
 
+from flows.artifacts import publish_dbt_build
 from flows.dataflow import run_divisions
 from flows.fanout import IngestOptions
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.errors import DbtBuildError, PVDOIError
 from pvdoi.results import DatasetResult
+from pvdoi.transform import DbtBuild, build_inputs, plan_build, record_build, run_build
 from pvdoi.warehouse import load_datasets, load_division_areas, warehouse, warehouse_lock
 
 TRANSIENT_BUILTINS = (ConnectionError, TimeoutError)
+DBT_VARS: dict = {}  # the project's own vars are in dbt_project.yml
 
 
 def is_transient(task, task_run, state) -> bool:
@@ -84,40 +88,36 @@ def load_divisions(fetched: dict, database_path: str) -> dict:
         return load_division_areas(con, fetched)
 
 
-def _release_dbt_duckdb() -> None:
-    """Close the database dbt-duckdb keeps open in this process after an in-process invoke."""
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    if DuckDBConnectionManager._ENV is not None:
-        DuckDBConnectionManager._ENV.close()
-    DuckDBConnectionManager.close_all_connections()
-
-
 @task(name="dbt-build")
-def dbt_build(database_path: str, target_dir: str) -> dict:
-    """``dbt build`` on the warehouse through prefect-dbt (one Prefect task per dbt node)."""
-    import json
-
-    from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
-
+def dbt_build(database_path: str, target_dir: str, *, force: bool = False, task_per_node: bool = False) -> DbtBuild:
+    """``dbt build`` in one step with dbt's own threads, only what changed since the last build (nothing when nothing
+    did, unless ``force``); its node results published as an artifact. Raises DbtBuildError naming failed nodes."""
     from pvdoi.duckdb_ext import install_extensions
 
-    install_extensions(("spatial",))
+    with warehouse_lock(database_path):
+        inputs = build_inputs(database_path, DBT_VARS)
+        reason, select = plan_build(database_path, inputs, force=force)
+        if reason == "skip":
+            build = DbtBuild("skipped", "nothing changed since the last build", inputs=inputs)
+        else:
+            install_extensions(("spatial",))
+            runner = _prefect_dbt_runner(target_dir) if task_per_node else None
+            build = dataclasses.replace(run_build(database_path, os.path.abspath(target_dir), dbt_vars=DBT_VARS,
+                                                  select=select, runner=runner), reason=reason, inputs=inputs)
+            if build.status == "built":
+                record_build(database_path, build)
+    publish_dbt_build(build)
+    get_run_logger().info("dbt build %s (%s) in %.1f s: %s", build.status, build.reason, build.seconds, build.counts())
+    if build.status == "failed":
+        named = "; ".join(f"{n.kind} {n.name}: {n.message}" for n in build.failures) or build.reason
+        raise DbtBuildError(f"dbt build failed: {named}")
+    return build
+
+
+def _prefect_dbt_runner(target_dir: str):
+    """prefect-dbt's runner: a Prefect task per dbt node (slower: see BENCHMARKS.md)."""
+    from prefect_dbt import PrefectDbtRunner, PrefectDbtSettings
+
     settings = PrefectDbtSettings(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR,
                                   target_path=os.path.abspath(target_dir))
-    runner = PrefectDbtRunner(settings=settings, raise_on_failure=True)
-    args = ["build", "--log-path", os.path.abspath(os.path.join(target_dir, "logs")),
-            "--vars", json.dumps({"database_path": os.path.abspath(database_path)})]
-    with warehouse_lock(database_path):
-        try:
-            result = runner.invoke(args)
-        except ValueError as exc:
-            raise DbtBuildError(f"dbt build failed: {exc}") from None
-        finally:
-            _release_dbt_duckdb()
-    nodes = getattr(result.result, "results", []) or []
-    statuses: dict[str, int] = {}
-    for node in nodes:
-        statuses[str(node.status)] = statuses.get(str(node.status), 0) + 1
-    get_run_logger().info("dbt build: %s", statuses)
-    return {"success": bool(result.success), "nodes": len(nodes), "statuses": statuses}
+    return PrefectDbtRunner(settings=settings, raise_on_failure=False)

@@ -1,0 +1,204 @@
+"""``dbt build`` of the warehouse in this process (dbt's own runner and threads), its per-node results, and a record of
+what each successful build was built from, so an unchanged warehouse is not built again.
+
+What a build is a function of: each dataset's rows in ``raw_data`` (the loaded GeoParquet's SHA-256, the row count
+and a sum of row hashes, which also catches rows changed by hand), the Overture areas (release, URL, bbox, rows),
+the dbt project's files (and the Hamilton module its Python model runs), and the vars. Each successful build
+appends that record to ``raw_data.dbt_builds``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pvdoi import DBT_PROJECT_DIR, PROJECT_ROOT
+from pvdoi.duckdb_ext import connect
+
+log = logging.getLogger("pvdoi.dbt")
+BUILDS = "raw_data.dbt_builds"
+_PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
+_PYTHON_MODEL_CODE = PROJECT_ROOT / "hamilton_nodes" / "shape_metrics.py"  # imported by the dbt Python model
+_DBT_SCHEMAS = ("staging", "prepared", "curated")
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One dbt node's outcome: a model, a test, a unit test or a seed."""
+
+    name: str
+    kind: str
+    status: str
+    seconds: float
+    rows_affected: int | None = None
+    message: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "fail", "runtime error")
+
+
+@dataclass(frozen=True)
+class DbtBuild:
+    """What the dbt stage did: ``built`` (all or ``selected``), ``skipped`` (nothing changed) or ``failed``."""
+
+    status: str
+    reason: str
+    nodes: tuple[NodeResult, ...] = ()
+    seconds: float = 0.0
+    selected: tuple[str, ...] = ()
+    inputs: dict = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.failed]
+
+    def counts(self) -> dict[str, int]:
+        """Nodes by ``kind status`` (``model success``, ``test pass``, ``test fail``...)."""
+        out: dict[str, int] = {}
+        for n in self.nodes:
+            out[f"{n.kind} {n.status}"] = out.get(f"{n.kind} {n.status}", 0) + 1
+        return dict(sorted(out.items()))
+
+
+def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
+    """A hash of the dbt project's own files (models, macros, tests, project and profile) and the Python model's code."""
+    h = hashlib.sha256()
+    files = [p for entry in _PROJECT_FILES for p in sorted((project_dir / entry).rglob("*"))
+             if p.is_file()] + [_PYTHON_MODEL_CODE]
+    files += [project_dir / entry for entry in _PROJECT_FILES if (project_dir / entry).is_file()]
+    for path in sorted(set(files)):
+        h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def build_inputs(database_path: str, dbt_vars: dict) -> dict:
+    """What a build of the warehouse now would be built from (see the module's docstring)."""
+    con = connect(database_path, read_only=True, extensions=())
+    try:
+        datasets = con.execute("""
+            SELECT f.dataset_id, any_value(d.geoparquet_sha256), count(*),
+                   sum(hash(f.feature_uid, f.loaded_at, f.source_attributes)::HUGEINT)::VARCHAR
+            FROM raw_data.doi_pv_features f LEFT JOIN raw_data.datasets d USING (dataset_id)
+            GROUP BY 1 ORDER BY 1""").fetchall()
+        overture = con.execute("""
+            SELECT release, source_url, fetch_bbox, count(*) FROM raw_data.overture_division_areas
+            GROUP BY ALL ORDER BY ALL""").fetchall()
+    finally:
+        con.close()
+    return {"datasets": {d: list(rest) for d, *rest in datasets}, "overture": [list(r) for r in overture],
+            "project": project_hash(), "vars": dbt_vars}
+
+
+def plan_build(database_path: str, inputs: dict, *, force: bool = False) -> tuple[str, list[str] | None]:
+    """Whether and what to build: ``("skip", None)``, ``("full", None)`` or ``("selected", selectors)``, with why."""
+    last = _last_build(database_path)
+    if force:
+        return "forced: every model and test", None
+    if last is None:
+        return "no earlier build recorded: every model and test", None
+    previous, relations = last
+    if relations != _relations(database_path):
+        return "models missing from the warehouse since the last build: every model and test", None
+    if previous == inputs:
+        return "skip", None
+    if previous.get("project") != inputs["project"] or previous.get("vars") != inputs["vars"]:
+        return "the dbt project or its vars changed: every model and test", None
+    selectors = [f"stg_{d}__installations+" for d, state in inputs["datasets"].items()
+                 if previous["datasets"].get(d) != state]
+    if set(previous["datasets"]) - set(inputs["datasets"]):
+        selectors.append("int_installations_unioned+")  # a dataset left: the union and what follows
+    if previous.get("overture") != inputs["overture"]:
+        selectors.append("stg_overture__division_areas+")
+    selectors.append("source:raw_data")  # the tests on the raw tables span every dataset (unique feature_uid...)
+    return "changed: " + " ".join(selectors), selectors
+
+
+def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: list[str] | None = None,
+              threads: int | None = None, runner=None) -> DbtBuild:
+    """``dbt build`` (only ``select`` when given) in this process; its node results (raises nothing for failed
+    tests: they are in the result). ``runner`` is dbt's ``dbtRunner()`` unless another with its ``invoke(args)`` is
+    given (prefect-dbt's, for a Prefect task per node)."""
+    from dbt.cli.main import dbtRunner
+
+    args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", target_dir, "--log-path", str(Path(target_dir) / "logs"), "--quiet",
+            "--vars", json.dumps({**dbt_vars, "database_path": database_path})]
+    if threads:
+        args += ["--threads", str(threads)]
+    if select:
+        args += ["--select", *select]
+    started = time.perf_counter()
+    try:
+        result = (runner or dbtRunner()).invoke(args)
+    finally:
+        release_dbt_duckdb()
+    seconds = round(time.perf_counter() - started, 3)
+    if result.exception is not None and result.result is None:
+        return DbtBuild("failed", f"dbt could not run: {result.exception}", seconds=seconds)
+    nodes = tuple(_node(r) for r in (getattr(result.result, "results", None) or []))
+    failed = not result.success or any(n.failed for n in nodes)
+    return DbtBuild("failed" if failed else "built", "", nodes, seconds, tuple(select or ()))
+
+
+def record_build(database_path: str, build: DbtBuild) -> None:
+    """Remember what a successful build was built from (and how many relations it left), for the next run's plan."""
+    con = connect(database_path, extensions=())
+    try:
+        con.execute(f"CREATE TABLE IF NOT EXISTS {BUILDS} (built_at TIMESTAMP, inputs JSON, relations INTEGER, "
+                    "nodes INTEGER, seconds DOUBLE, selected VARCHAR)")
+        con.execute(f"INSERT INTO {BUILDS} VALUES (?, ?, ?, ?, ?, ?)",
+                    [datetime.now(timezone.utc).replace(tzinfo=None), json.dumps(build.inputs),
+                     _relations_of(con), len(build.nodes), build.seconds, " ".join(build.selected) or None])
+    finally:
+        con.close()
+
+
+def release_dbt_duckdb() -> None:
+    """Close the database dbt-duckdb keeps open in this process after an in-process invoke."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    if DuckDBConnectionManager._ENV is not None:
+        DuckDBConnectionManager._ENV.close()
+    DuckDBConnectionManager.close_all_connections()
+
+
+def _node(r) -> NodeResult:
+    node = r.node
+    kind = getattr(node, "resource_type", "node")
+    rows = (getattr(r, "adapter_response", None) or {}).get("rows_affected")
+    message = r.message if str(r.status) in ("error", "fail", "warn", "runtime error") else None
+    return NodeResult(node.name, str(getattr(kind, "value", kind)), str(getattr(r.status, "value", r.status)),
+                      round(float(r.execution_time or 0.0), 3), rows if isinstance(rows, int) and rows >= 0 else None,
+                      message)
+
+
+def _last_build(database_path: str) -> tuple[dict, int] | None:
+    con = connect(database_path, read_only=True, extensions=())
+    try:
+        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw_data' "
+                             "AND table_name = 'dbt_builds'").fetchone()[0]
+        row = con.execute(f"SELECT inputs, relations FROM {BUILDS} ORDER BY built_at DESC LIMIT 1").fetchone() \
+            if exists else None
+    finally:
+        con.close()
+    return (json.loads(row[0]), row[1]) if row else None
+
+
+def _relations(database_path: str) -> int:
+    con = connect(database_path, read_only=True, extensions=())
+    try:
+        return _relations_of(con)
+    finally:
+        con.close()
+
+
+def _relations_of(con) -> int:
+    schemas = ", ".join(f"'{s}'" for s in _DBT_SCHEMAS)
+    return con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE schema_name IN ({schemas})").fetchone()[0] + \
+        con.execute(f"SELECT count(*) FROM duckdb_views() WHERE schema_name IN ({schemas})").fetchone()[0]

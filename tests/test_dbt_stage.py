@@ -1,0 +1,114 @@
+"""The dbt stage of the flow: one step, skipped when nothing changed, forced on demand, partial builds equal to full
+ones, and its results as artifacts (a failing test named with its message)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from flows.ingest_flow import pv_doi_ingest
+from pvdoi.duckdb_ext import connect
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
+
+
+def _run(workdir, **kw):
+    params = {"datasets": [INDIA, CHINA], "data_dir": str(workdir / "data"), "cache_path": str(workdir / "cache"),
+              "overture": False}
+    state = pv_doi_ingest(**{**params, **kw}, return_state=True)
+    return state
+
+
+def _artifact(key: str, flow_run_id):
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                      flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    assert found, f"no artifact {key} in flow run {flow_run_id}"
+    return found[0].data
+
+
+def _builds(workdir) -> list[tuple]:
+    con = connect(str(workdir / "data" / "eo_pv_data.duckdb"), read_only=True, extensions=())
+    try:
+        return con.execute("SELECT nodes, selected FROM raw_data.dbt_builds ORDER BY built_at").fetchall()
+    finally:
+        con.close()
+
+
+def _curated(workdir) -> dict[str, list[tuple]]:
+    """Every table of the prepared and curated schemas, all rows in a stable order (geometries as WKB)."""
+    con = connect(str(workdir / "data" / "eo_pv_data.duckdb"), read_only=True)
+    try:
+        tables = [t for (t,) in con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+                                            "WHERE schema_name IN ('prepared', 'curated') ORDER BY 1").fetchall()]
+        out = {}
+        for table in tables:
+            columns = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+            select = ", ".join(f"ST_AsWKB({c})" if t.startswith("GEOMETRY") else
+                               (f"to_json({c})" if "[]" in t or t.startswith("STRUCT") else c) for c, t in columns)
+            out[table] = con.execute(f"SELECT {select} FROM {table} ORDER BY ALL").fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def test_nothing_changed_skips_dbt_and_force_builds_again(repo, workdir):
+    first = _run(workdir)
+    assert first.is_completed(), first.message
+    assert "dbt build: built" in _artifact("pv-dbt-build", first.state_details.flow_run_id)
+    nodes = _artifact("pv-dbt-build-nodes", first.state_details.flow_run_id)
+    rows = json.loads(nodes) if isinstance(nodes, str) else nodes
+    assert {r["kind"] for r in rows} >= {"model", "test"} and all(r["status"] in ("success", "pass") for r in rows)
+    assert len(_builds(workdir)) == 1 and _builds(workdir)[0][1] is None  # a full build
+
+    second = _run(workdir)
+    assert second.is_completed(), second.message
+    summary = _artifact("pv-dbt-build", second.state_details.flow_run_id)
+    assert "dbt build: skipped" in summary and "nothing changed" in summary
+    assert len(_builds(workdir)) == 1  # dbt was not invoked: no second build recorded
+
+    forced = _run(workdir, force_dbt=True)
+    assert forced.is_completed(), forced.message
+    assert "forced" in _artifact("pv-dbt-build", forced.state_details.flow_run_id)
+    assert [b[1] for b in _builds(workdir)] == [None, None]
+
+
+def test_one_changed_dataset_rebuilds_what_depends_on_it_and_equals_a_full_build(repo, workdir):
+    assert _run(workdir).is_completed()
+    india = next(p for p in (repo.files_dir / INDIA).iterdir() if p.suffix == ".geojson")
+    doc = json.loads(india.read_bytes())
+    doc["features"] = doc["features"][:100]
+    repo.replace_file(INDIA, india.name, json.dumps(doc).encode())
+
+    changed = _run(workdir)
+    assert changed.is_completed(), changed.message
+    [(_, selected)] = _builds(workdir)[1:]
+    assert f"stg_{INDIA}__installations+" in selected and f"stg_{CHINA}__installations+" not in selected
+    partial = _curated(workdir)
+    assert sum(1 for r in partial["prepared.int_installations_unioned"]) > 100
+
+    assert _run(workdir, force_dbt=True).is_completed()
+    full = _curated(workdir)
+    assert partial.keys() == full.keys() and len(full) >= 6
+    for table in full:
+        assert partial[table] == full[table], table
+
+
+def test_a_failing_test_is_named_in_the_artifact_and_the_run_fails(repo, workdir):
+    assert _run(workdir).is_completed()
+    con = connect(str(workdir / "data" / "eo_pv_data.duckdb"))  # a duplicated feature_uid in another dataset
+    con.execute(f"INSERT INTO raw_data.doi_pv_features SELECT * REPLACE ('{CHINA}' AS dataset_id) "
+                f"FROM raw_data.doi_pv_features WHERE dataset_id = '{INDIA}' LIMIT 1")
+    con.close()
+    state = _run(workdir, datasets=[INDIA])  # China is not loaded again: the row stays
+    assert state.is_failed() and "source_unique_raw_data_doi_pv_features_feature_uid" in state.message
+    nodes = _artifact("pv-dbt-build-nodes", state.state_details.flow_run_id)
+    rows = json.loads(nodes) if isinstance(nodes, str) else nodes
+    assert rows[0]["status"] == "fail" and rows[0]["node"] == "source_unique_raw_data_doi_pv_features_feature_uid"
+    assert "Got 1 result" in rows[0]["message"]
+    assert len(_builds(workdir)) == 1  # a failed build is not recorded: the next run builds again
