@@ -40,7 +40,7 @@ def profile(dataset_id: str, scale: float, out_dir: Path) -> tuple[float, dict[s
     with RepoServer(out_dir / f"corpus-{scale:g}", scale=scale) as server:
         os.environ.update(server.env())
         build = pipeline.build_driver
-        pipeline.build_driver = lambda **kw: build(adapters=(timer,), **kw)
+        pipeline.build_driver = lambda **kw: build(**{**kw, "adapters": (*kw.get("adapters", ()), timer)})
         try:
             work = tempfile.mkdtemp(prefix="pvdoi-profile-", dir=out_dir)
             started = time.perf_counter()

@@ -123,10 +123,10 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
         for i in range(repeat if with_dbt else 0):
             _dbt_rows(bench, server, corpus, i)
         results["rows"] = bench.rows
-        results["baseline_lost"] = {k: json.loads(r["stdout"].strip().splitlines()[-1]).get("lost")
-                                    for k in ("baseline_pyogrio", "baseline_dlt") for r in bench.rows[k][:1]}
-        results["baseline_features"] = {k: json.loads(bench.rows[k][0]["stdout"].strip().splitlines()[-1])["features"]
-                                        for k in ("baseline_pyogrio", "baseline_duckdb", "baseline_dlt")}
+        last = {k: _last_json(bench.rows[k][0]["stdout"]) for k in ("baseline_pyogrio", "baseline_duckdb",
+                                                                   "baseline_dlt")}
+        results["baseline_lost"] = {k: v.get("lost", v.get("error")) for k, v in last.items()}
+        results["baseline_features"] = {k: v.get("features", 0) for k, v in last.items()}
         results["features"] = json.loads(bench.rows["baseline_pyogrio"][0]["stdout"].strip().splitlines()[-1])[
             "features"]
     for other in scales:
@@ -142,6 +142,14 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
                 "wall": statistics.median(r["wall"] for r in bench.rows["ingest_cold"]),
                 "features": sum(r["counts"]["read"] for r in counts.values())}
     return results
+
+
+def _last_json(stdout: str) -> dict:
+    """The JSON a baseline printed last, or what went wrong (dlt is an extra: ``pip install -e '.[bench]'``)."""
+    try:
+        return json.loads(stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": f"no result (printed {stdout.strip()[-200:]!r})"}
 
 
 def _dbt_rows(bench: Bench, server, corpus: Path, i: int) -> None:

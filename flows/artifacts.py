@@ -17,11 +17,12 @@ STATUS_FILE = "dataset_status.json"
 DBT_KEY = "pv-dbt-build"
 
 
-def publish_results(results: dict[str, DatasetResult], failed_message: str | None, data_dir: str) -> None:
+def publish_results(results: dict[str, DatasetResult], failed_message: str | None, data_dir: str,
+                    dbt: dict | None = None) -> None:
     """Everything a run leaves for people: its table artifacts, the cross-run status, its results file."""
     publish_run_table(results, failed_message)
     publish_status(results, data_dir)
-    write_run_results(results, data_dir)
+    write_run_results(results, data_dir, dbt)
 
 
 def run_rows(results: dict[str, DatasetResult]) -> list[dict]:
@@ -79,20 +80,23 @@ def run_results_path(data_dir: str, flow_run_id: object) -> str:
     return os.path.join(data_dir, "flow_runs", f"{flow_run_id}.json")
 
 
-def write_run_results(results: dict[str, DatasetResult], data_dir: str) -> str:
-    """Keep this flow run's per-dataset results beside the data: a failed run's state carries none."""
+def write_run_results(results: dict[str, DatasetResult], data_dir: str, dbt: dict | None = None) -> str:
+    """Keep this flow run's per-dataset results and its dbt stage beside the data (a failed run's state carries
+    no data)."""
     from prefect.runtime import flow_run
 
-    return write_json_atomic(run_results_path(data_dir, flow_run.id), {d: r.as_dict() for d, r in results.items()})
+    return write_json_atomic(run_results_path(data_dir, flow_run.id),
+                             {"datasets": {d: r.as_dict() for d, r in results.items()}, "dbt": dbt})
 
 
-def read_run_results(data_dir: str, flow_run_id: object) -> dict[str, DatasetResult] | None:
-    """The results :func:`write_run_results` kept for a flow run, or None."""
+def read_run_results(data_dir: str, flow_run_id: object) -> tuple[dict[str, DatasetResult], dict | None] | None:
+    """The per-dataset results and the dbt stage that :func:`write_run_results` kept for a flow run, or None."""
     path = run_results_path(data_dir, flow_run_id)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as fh:
-        return {d: DatasetResult.from_dict(r) for d, r in json.load(fh).items()}
+        kept = json.load(fh)
+    return {d: DatasetResult.from_dict(r) for d, r in kept["datasets"].items()}, kept.get("dbt")
 
 
 def publish_dbt_build(build: DbtBuild) -> None:

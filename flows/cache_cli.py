@@ -6,7 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from flows.summary import console
 
@@ -25,14 +24,12 @@ def cache_status(cache_path: CacheOpt = None) -> None:
     if not runs:
         console.print(f"no recorded runs in {path}")
         return
-    table = Table(title=f"Hamilton cache {path}")
-    for col in ("dataset", "status", "at", "hits", "misses", "checked"):
-        table.add_column(col, overflow="fold")
-    for dataset_id, r in runs.items():
+    console.print(f"Hamilton cache {path}", soft_wrap=True)
+    for dataset_id, r in runs.items():  # a block per dataset: node lists are long, a table would wrap every cell
         cache = r.get("cache") or {}
-        table.add_row(dataset_id, str(r.get("status")), str(r.get("at")), ", ".join(cache.get("hits", [])),
-                      ", ".join(cache.get("misses", [])), ", ".join(cache.get("checked", [])))
-    console.print(table)
+        console.print(f"\n[bold]{dataset_id}[/bold]  {r.get('status')}  {r.get('at')}", soft_wrap=True)
+        for kind in ("hits", "misses", "checked"):
+            console.print(f"  {kind + ':':8} {', '.join(cache.get(kind, [])) or '-'}")
 
 
 def _run_id(cache_path: str, dataset_id: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -11,9 +10,10 @@ from typing import Annotated
 import typer
 
 from flows.cache_cli import CacheOpt, cache_app
+from flows.console import VERBOSITY, configure_logging, error
 from flows.summary import console, print_summary
 from pvdoi.errors import PVDOIError
-from pvdoi.results import DatasetResult
+from flows.runner import run_flow
 
 for _key, _value in {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
@@ -43,9 +43,29 @@ def _use_manifest(manifest: str | None) -> None:
         os.environ["PVDOI_MANIFEST_PATH"] = os.path.abspath(manifest)
 
 
-def _fail(exc: PVDOIError) -> None:
-    console.print(f"[red]error:[/red] {exc}")
+def _fail(exc: PVDOIError, log_path: str | None = None) -> None:
+    error(str(exc), hint=f"details: {log_path}" if log_path else None)
     raise typer.Exit(2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"pvdoi {version('pvdoi')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", "--debug", help="every log line, tracebacks included")]
+    = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="errors and the final summary only")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """DOI-published solar PV datasets into verified GeoParquet and a DuckDB warehouse."""
+    VERBOSITY.level = 1 if verbose else -1 if quiet else 0
 
 
 @app.command()
@@ -54,17 +74,22 @@ def ingest(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: Manifes
            data_dir: DataOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Ingest datasets into GeoParquet with the Hamilton dataflow (no Prefect, no warehouse)."""
     from flows.fanout import run_doi_pipeline
+    from flows.progress import live_display
+    from pvdoi.settings import get_settings
 
+    live = sys.stderr.isatty() and VERBOSITY.level == 0 and not json_out
+    log_path = configure_logging(data_dir or get_settings().data_dir, "ingest", live=live)
     try:
-        results = run_doi_pipeline(None if all_ else datasets, enable_caching=not no_cache, cache_path=cache_path,
-                                   force_download=force_download, max_mb=max_mb, manifest_path=manifest,
-                                   data_dir=data_dir)
+        with live_display(live):
+            results = run_doi_pipeline(None if all_ else datasets, enable_caching=not no_cache,
+                                       cache_path=cache_path, force_download=force_download, max_mb=max_mb,
+                                       manifest_path=manifest, data_dir=data_dir)
     except PVDOIError as exc:
-        _fail(exc)
+        _fail(exc, log_path)
     if json_out:
         print(json.dumps({d: r.as_dict() for d, r in results.items()}, indent=1, default=str))
     else:
-        print_summary(results)
+        print_summary(results, log_path=log_path)
     if not all(r.ok for r in results.values()):
         raise typer.Exit(1)
 
@@ -81,32 +106,6 @@ ForceDbtOpt = Annotated[bool, typer.Option("--force-dbt", help="build every dbt 
                                                                 "changed since the last build")]
 
 
-def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool, data_dir: str | None,
-             **params) -> tuple[dict[str, DatasetResult], bool]:
-    """Run the Prefect flow in this process (temporary local API) with ``params``; its per-dataset results and
-    whether it failed."""
-    from flows.artifacts import read_run_results
-    from flows.prefect_api import prefect_api
-    from pvdoi.settings import get_settings
-
-    settings = get_settings()
-    params.update(datasets=datasets or None, use_cache=not no_cache, data_dir=data_dir,
-                  max_mb=max_mb if max_mb is not None else settings.max_mb)
-    with prefect_api(meanwhile=lambda: importlib.import_module("flows.ingest_flow")):  # imported while it boots
-        from flows.ingest_flow import pv_doi_ingest
-
-        state = pv_doi_ingest(**params, return_state=True)
-    # a failed run's state carries no data; the flow kept its results beside the data
-    data = state.result() if state.is_completed() else read_run_results(
-        os.path.abspath(data_dir or settings.data_dir), state.state_details.flow_run_id)
-    if data is None:  # rejected parameters or a crash: nothing ran
-        console.print(f"[red]flow run ended {state.type.value}: {state.message}[/red]")
-        raise typer.Exit(1)
-    if state.is_failed():
-        console.print(f"[red]flow run failed: {state.message}[/red]")
-    return data, state.is_failed()
-
-
 @app.command()
 def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
         no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
@@ -114,13 +113,9 @@ def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOp
         force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None) -> None:
     """The main job: the Prefect flow on a temporary local API: ingest, load, Overture divisions, dbt build."""
     _use_manifest(manifest)
-    try:
-        results, failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache, data_dir=data_dir,
-                                   force_download=force_download, cache_path=cache_path, database_path=database,
-                                   run_dbt=not no_dbt, overture=not no_overture, force_dbt=force_dbt)
-    except PVDOIError as exc:
-        _fail(exc)
-    print_summary(results)
+    failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache, data_dir=data_dir,
+                      force_download=force_download, cache_path=cache_path, database_path=database,
+                      run_dbt=not no_dbt, overture=not no_overture, force_dbt=force_dbt)
     if failed:
         raise typer.Exit(1)
 
@@ -138,24 +133,19 @@ def demo(data_dir: Annotated[str, typer.Option("--data-dir")] = "data/demo", no_
     with RepoServer(os.path.join(data_dir, "repository")) as server:
         os.environ.update(server.env())  # the repositories' URLs, for the flow's settings
         console.print(f"local repository server at {server.base_url} (Zenodo, figshare and GitHub APIs)")
-        results, failed = run_flow(None, max_mb=None, no_cache=False, data_dir=data_dir,
-                                   cache_path=os.path.join(data_dir, "hamilton_cache"), run_dbt=not no_dbt,
-                                   overture=False)
-    print_summary(results)
+        failed = run_flow(None, max_mb=None, no_cache=False, data_dir=data_dir,
+                          cache_path=os.path.join(data_dir, "hamilton_cache"), run_dbt=not no_dbt, overture=False)
     from pvdoi.settings import get_settings
 
     database = get_settings().warehouse_path(data_dir)
     console.print(f"""
-[bold]Where to look next[/bold]
-  GeoParquet:   {data_dir}/geoparquet/*.parquet
-  warehouse:    {database}
-                (raw_data.doi_pv_features, raw_data.datasets; dbt models in schemas staging, prepared, curated;
-                 the offline demo skips the Overture fetch, so country and region are empty)
-  query:        .venv/bin/python -c "from pvdoi.duckdb_ext import connect; \\
-                print(connect('{database}').sql('select dataset_id, count(*) from raw_data.doi_pv_features group by 1'))"
-  cache:        .venv/bin/pvdoi cache status --cache-path {data_dir}/hamilton_cache
-  dataflow:     .venv/bin/pvdoi visualize -o {data_dir}/dataflow.svg
-""")
+[bold]Where to look next[/bold] (offline: no Overture, so country and region are empty)
+  GeoParquet  {data_dir}/geoparquet/
+  warehouse   {database}
+              schemas raw_data, staging, prepared, curated
+  cache       pvdoi cache status --cache-path {data_dir}/hamilton_cache
+  dataflow    pvdoi visualize -o {data_dir}/dataflow.svg""")
+
     if failed:
         raise typer.Exit(1)
 

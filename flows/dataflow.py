@@ -14,6 +14,7 @@ import time
 
 from hamilton import driver
 
+from flows.progress import StageHook
 from hamilton_nodes import divisions, download, extract, read, source, standardise, write
 from pvdoi.atomic import sha256_file, write_text_atomic
 from pvdoi.caching import register_fingerprints, stores
@@ -77,9 +78,10 @@ def run_dataset(dataset_id: str, *, settings: Settings | None = None, manifest_p
 
 
 def _dataset_driver(dataset_id: str, cache_path: str | None, recompute: list[str]) -> driver.Driver:
-    """``build_driver``, with a cache that cannot be opened (full disk, permissions) as a StorageError."""
+    """``build_driver`` (stages reported to the live display), with a cache that cannot be opened (full disk,
+    permissions) as a StorageError."""
     try:
-        return build_driver(cache_path=cache_path, recompute=recompute)
+        return build_driver(cache_path=cache_path, recompute=recompute, adapters=(StageHook(dataset_id),))
     except (sqlite3.Error, OSError) as exc:
         raise StorageError(f"cannot open the Hamilton cache at {cache_path!r} ({exc}); free some space, or run "
                            "without the cache (--no-cache)", dataset_id=dataset_id,

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from flows.dataflow import run_dataset
+from flows.progress import PROGRESS
 from pvdoi.atomic import write_json_atomic
 from pvdoi.caching import prepare_cache
 from pvdoi.errors import PVDOIError
@@ -82,6 +83,8 @@ def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], o
                       exc_info=None if isinstance(value, PVDOIError) else value)
             result = DatasetResult.failed(dataset_id, value)
         results[dataset_id] = result
+        PROGRESS.done(dataset_id, "ingested" if result.ok else "failed",
+                      f"{result.counts['written']:,} rows" if result.ok else result.error_type or "")
         if on_result:
             on_result(result)
     results = {d: results[d] for d in ids}

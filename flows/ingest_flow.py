@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Annotated, Literal
 
@@ -84,16 +85,17 @@ def pv_doi_ingest(
                 failures.append(f"warehouse load of {result.dataset_id} ({_error(state)})")
 
     results = ingest_all(ids, options, lambda d: ingest_dataset.submit(d, options), load)
+    dbt = None
     if run_dbt and not failures and any(r.ok for r in results.values()):
-        failures += _divisions_and_dbt(database_path, options, overture=overture, force_dbt=force_dbt,
-                                       dbt_task_per_node=dbt_task_per_node)
-    return _final_state(results, failures, options.data_dir)
+        dbt = _divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
+                                 dbt_task_per_node=dbt_task_per_node)
+    return _final_state(results, failures, options.data_dir, dbt)
 
 
-def _divisions_and_dbt(database_path: str, options: IngestOptions, *, overture: bool, force_dbt: bool,
-                       dbt_task_per_node: bool) -> list[str]:
-    """Overture divisions (a failure is named, dbt still runs on the previous areas), then ``dbt build``."""
-    failures = []
+def _divisions_and_dbt(database_path: str, options: IngestOptions, failures: list[str], *, overture: bool,
+                       force_dbt: bool, dbt_task_per_node: bool) -> dict | None:
+    """Overture divisions (a failure is named, dbt still runs on the previous areas), then ``dbt build``; what dbt
+    did (see :class:`pvdoi.transform.DbtBuild`), None when it could not run."""
     if overture:
         state = fetch_divisions(database_path, data_dir=options.data_dir, cache_path=options.cache_path,
                                 use_cache=options.cache_path is not None, return_state=True)
@@ -106,7 +108,8 @@ def _divisions_and_dbt(database_path: str, options: IngestOptions, *, overture: 
                       task_per_node=dbt_task_per_node, return_state=True)
     if not state.is_completed():
         failures.append(f"dbt build ({_error(state)})")
-    return failures
+        return getattr(state.result(raise_on_failure=False), "build", None)
+    return dataclasses.asdict(state.result())
 
 
 def _error(state) -> str:
@@ -115,14 +118,14 @@ def _error(state) -> str:
     return f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(state.message)
 
 
-def _final_state(results: dict[str, DatasetResult], failures: list[str], data_dir: str):
+def _final_state(results: dict[str, DatasetResult], failures: list[str], data_dir: str, dbt: dict | None):
     """The run's artifacts and results file; Failed naming every failure, else the results."""
     failed = [f"{d} ({r.error_type}: {r.error})" for d, r in results.items() if not r.ok]
     message = None
     if failed or failures:
         message = (f"{len(failed)} of {len(results)} datasets failed"
                    + (f" (and {len(failures)} later steps)" if failures else "") + ": " + "; ".join(failed + failures))
-    publish_results(results, message, data_dir)
+    publish_results(results, message, data_dir, dbt)
     if message:
         # No data on the Failed state: Prefect resolves a failed state's data into an exception (a dict is a
         # TypeError in workers); the per-dataset results are in the artifacts and data/flow_runs/<id>.json.

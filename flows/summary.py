@@ -1,32 +1,68 @@
-"""What the command line prints after a run: one row per dataset."""
+"""What the command line prints after a run: a table that fits 80 columns, then paths, errors and the dbt stage."""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from flows.console import STDERR
 from pvdoi.results import DatasetResult
 
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = Console(width=None if sys.stdout.isatty() else 80, highlight=False)
 
 
-def print_summary(results: dict[str, DatasetResult]) -> None:
-    """One row per dataset: status, counts, MB downloaded, cache hits/misses, time, error."""
-    table = Table(title="pvdoi datasets")
-    for col in ("dataset", "status", "read", "written", "dropped", "repaired", "MB down", "cache hit/miss", "s",
-                "output / error"):
-        table.add_column(col, overflow="fold")
+def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, log_path: str | None = None) -> None:
+    """One short row per dataset; under it, where the outputs are, each failure, the dbt stage and the log file."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), title="pvdoi datasets",
+                  title_justify="left")
+    table.add_column("dataset", overflow="fold", ratio=1)
+    for name in ("status", "rows", "drop", "MB", "cache", "s"):
+        table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
     for dataset_id, r in results.items():
         if not r.ok:
-            table.add_row(dataset_id, f"[red]{r.status}[/red]", "", "", "", "", "", "", "",
-                          f"{r.error_type}: {r.error}")
+            table.add_row(dataset_id, "[red]failed[/red]", "", "", "", "", "")
             continue
-        c = r.counts
-        table.add_row(dataset_id, "[green]completed[/green]", str(c["read"]), str(c["written"]), str(r.dropped),
-                      str(c["repaired_invalid"] + c["repaired_text"]), f"{r.downloaded_bytes / 2**20:.1f}",
-                      f"{len(r.cache.hits)}/{len(r.cache.misses)}", f"{r.duration_s:.1f}",
-                      os.path.relpath(r.geoparquet.path))
+        table.add_row(dataset_id, "[green]ok[/green]", f"{r.counts['written']:,}", f"{r.dropped:,}",
+                      f"{r.downloaded_bytes / 2**20:.1f}", f"{len(r.cache.hits)}/{len(r.cache.misses)}",
+                      f"{r.duration_s:.1f}")
     console.print(table)
+    folders = sorted({os.path.dirname(r.geoparquet.path) for r in results.values() if r.ok})
+    for folder in folders:
+        console.print(f"GeoParquet: {_short(folder)}{os.sep}<dataset>.parquet", soft_wrap=True)
+    console.print("cache: hits/misses of the dataflow's nodes; MB: downloaded now", style="dim")
+    for dataset_id, r in results.items():
+        if not r.ok:
+            STDERR.print(f"[red]error:[/red] {dataset_id} failed: {r.error_type}: {r.error}", soft_wrap=True)
+    if dbt:
+        for line in dbt_lines(dbt):
+            console.print(line)
+    if log_path:
+        console.print(f"log: {_short(log_path)}", soft_wrap=True)
+
+
+def dbt_lines(dbt: dict) -> list[str]:
+    """The dbt stage in a few lines: models built, tests passed/warned/failed, failed tests, slowest models."""
+    if dbt.get("status") == "skipped":
+        return [f"dbt: skipped ({dbt.get('reason')}; --force-dbt builds anyway)"]
+    nodes = dbt.get("nodes") or []
+    models = [n for n in nodes if n["kind"] in ("model", "seed", "snapshot")]
+    tests = [n for n in nodes if n["kind"] in ("test", "unit_test")]
+    count = {s: sum(n["status"] == s for n in tests) for s in ("pass", "warn", "fail", "error")}
+    lines = [f"dbt: {dbt.get('status')} in {dbt.get('seconds', 0):.0f} s: "
+             f"{sum(n['status'] == 'success' for n in models)} of {len(models)} models built, "
+             f"tests {count['pass']} passed, {count['warn']} warned, {count['fail'] + count['error']} failed"]
+    lines += [f"  failed: {n['name']}: {n.get('message') or n['status']}" for n in nodes
+              if n["status"] in ("fail", "error", "runtime error")]
+    slowest = sorted(models, key=lambda n: -n["seconds"])[:3]
+    if slowest:
+        lines += ["  slowest models:"] + [f"    {n['seconds']:5.1f} s  {n['name']}" for n in slowest]
+    return lines
+
+
+def _short(path: str) -> str:
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path

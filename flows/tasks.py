@@ -13,6 +13,7 @@ from prefect.tasks import exponential_backoff
 from flows.artifacts import publish_dbt_build
 from flows.dataflow import run_divisions
 from flows.fanout import IngestOptions
+from flows.progress import PROGRESS
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.errors import DbtBuildError, PVDOIError
 from pvdoi.results import DatasetResult
@@ -61,8 +62,10 @@ def ingest_dataset(dataset_id: str, options: IngestOptions) -> DatasetResult:
 @task(name="load-dataset", task_run_name="load-{result.dataset_id}")
 def load_dataset(result: DatasetResult, database_path: str) -> dict:
     """Replace the dataset's rows in ``raw_data`` with its GeoParquet file's, in one transaction."""
+    PROGRESS.stage(result.dataset_id, "load")
     with warehouse(database_path, spatial=False) as con:  # spatial loaded only if rows change
         [loaded] = load_datasets(con, [result])
+    PROGRESS.done(result.dataset_id, "loaded" if loaded["loaded"] else "unchanged", f"{loaded['rows']:,} rows")
     get_run_logger().info("%s: %s (%d rows)", result.dataset_id, "loaded" if loaded["loaded"] else "unchanged",
                           loaded["rows"])
     return loaded
@@ -101,16 +104,22 @@ def dbt_build(database_path: str, target_dir: str, *, force: bool = False, task_
             build = DbtBuild("skipped", "nothing changed since the last build", inputs=inputs)
         else:
             install_extensions(("spatial",))
+            PROGRESS.stage("dbt build", "build", reason if select else "all")
             runner = _prefect_dbt_runner(target_dir) if task_per_node else None
-            build = dataclasses.replace(run_build(database_path, os.path.abspath(target_dir), dbt_vars=DBT_VARS,
-                                                  select=select, runner=runner), reason=reason, inputs=inputs)
+            built = run_build(database_path, os.path.abspath(target_dir), dbt_vars=DBT_VARS, select=select,
+                              runner=runner, on_node=lambda n: PROGRESS.stage("dbt build", "build", f"{n} nodes done"))
+            build = dataclasses.replace(built, reason=reason, inputs=inputs)
             if build.status == "built":
                 record_build(database_path, build)
+    PROGRESS.done("dbt build", build.status, ", ".join(f"{n} {k}" for k, n in build.counts().items()
+                                                       if k.startswith(("model", "test"))))
     publish_dbt_build(build)
     get_run_logger().info("dbt build %s (%s) in %.1f s: %s", build.status, build.reason, build.seconds, build.counts())
     if build.status == "failed":
         named = "; ".join(f"{n.kind} {n.name}: {n.message}" for n in build.failures) or build.reason
-        raise DbtBuildError(f"dbt build failed: {named}")
+        error = DbtBuildError(f"dbt build failed: {named}")
+        error.build = dataclasses.asdict(build)  # for the run's summary
+        raise error
     return build
 
 

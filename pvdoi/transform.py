@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,11 +121,19 @@ def plan_build(database_path: str, inputs: dict, *, force: bool = False) -> tupl
 
 
 def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: list[str] | None = None,
-              threads: int | None = None, runner=None) -> DbtBuild:
+              threads: int | None = None, runner=None, on_node: Callable[[int], None] | None = None) -> DbtBuild:
     """``dbt build`` (only ``select`` when given) in this process; its node results (raises nothing for failed
     tests: they are in the result). ``runner`` is dbt's ``dbtRunner()`` unless another with its ``invoke(args)`` is
-    given (prefect-dbt's, for a Prefect task per node)."""
+    given (prefect-dbt's, for a Prefect task per node). ``on_node`` is told how many nodes have finished."""
     from dbt.cli.main import dbtRunner
+
+    finished = 0
+
+    def event(message) -> None:
+        nonlocal finished
+        if on_node and message.info.name == "NodeFinished":
+            finished += 1
+            on_node(finished)
 
     args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", target_dir, "--log-path", str(Path(target_dir) / "logs"), "--quiet",
@@ -135,7 +144,7 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
         args += ["--select", *select]
     started = time.perf_counter()
     try:
-        result = (runner or dbtRunner()).invoke(args)
+        result = (runner or dbtRunner(callbacks=[event])).invoke(args)
     finally:
         release_dbt_duckdb()
     seconds = round(time.perf_counter() - started, 3)

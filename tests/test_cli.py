@@ -22,7 +22,7 @@ def test_ingest_then_cache_status_keys_logs_and_visualize(repo, workdir, monkeyp
     result = runner.invoke(app, ["ingest", INDIA, "--cache-path", cache, "--data-dir", str(workdir / "data"),
                                  "--manifest", "doi_manifest.json"])
     assert result.exit_code == 0, result.output
-    assert "completed" in result.output and "1363" in result.output
+    assert " ok " in result.output and "1,363" in result.output
 
     status = runner.invoke(app, ["cache", "status", "--cache-path", cache])
     assert status.exit_code == 0 and INDIA in status.output and "standardised_features" in status.output

@@ -254,7 +254,7 @@ class Kill(NodeExecutionHook):
     def run_after_node_execution(self, **kw):
         pass
 original = p.build_driver
-p.build_driver = lambda **kw: original(adapters=(Kill(),), **kw)
+p.build_driver = lambda **kw: original(**{{**kw, "adapters": (*kw.get("adapters", ()), Kill())}})
 p.run_dataset({dataset!r})
 """
 

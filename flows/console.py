@@ -1,0 +1,111 @@
+"""What a run shows in the terminal and keeps in its log file.
+
+Every run writes everything (tracebacks included) to ``<data>/logs/<time>-<command>.log``. The terminal gets one
+or two lines per expected error, on stderr, without tracebacks or third-party banners unless ``-v``; ``-q`` keeps
+errors and the final summary only. On a terminal the log lines print above the live display (rich); piped, they
+stay plain lines.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from rich.console import Console
+
+STDERR = Console(stderr=True, highlight=False)
+_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s"
+_TASK_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | Task run %(task_run_name)r - %(message)s"
+_FLOW_FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | Flow run %(flow_run_name)r - %(message)s"
+
+
+@dataclass
+class Verbosity:
+    """``-q`` (errors and the summary), default, or ``-v`` (everything, tracebacks included)."""
+
+    level: int = 0  # -1 quiet, 0 default, 1 verbose
+
+    @property
+    def console_level(self) -> int:
+        return {-1: logging.ERROR, 0: logging.INFO, 1: logging.DEBUG}[self.level]
+
+
+VERBOSITY = Verbosity()
+
+
+class _Brief(logging.Formatter):
+    """The wrapped formatter's line without the traceback (the log file has it)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = copy.copy(record)
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return self.inner.format(record).split("\nTraceback (most recent call last)")[0]
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a record comes (a test runner swaps it and closes the old one)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def _not_third_party_noise(record: logging.LogRecord) -> bool:
+    """Hamilton's failure banner and its copy of the node's traceback: the run's own error line says it all."""
+    return not (record.name.startswith("hamilton") and record.levelno >= logging.ERROR)
+
+
+def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str:
+    """Send the run's logs to its log file (everything) and to stderr (brief); returns the log file's path."""
+    import prefect  # noqa: F401  (configures Prefect's logging first; its console handler is replaced here)
+    from prefect.logging.formatters import PrefectFormatter
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    path = os.path.join(os.path.abspath(data_dir), "logs", f"{time.strftime('%Y%m%d-%H%M%S')}-{command}.log")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    formatter = PrefectFormatter(_FORMAT, datefmt="%H:%M:%S", task_run_fmt=_TASK_FORMAT, flow_run_fmt=_FLOW_FORMAT)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, PrefectConsoleHandler) or getattr(handler, "_pvdoi", False):
+            root.removeHandler(handler)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(formatter)
+    if live:
+        from rich.logging import RichHandler
+
+        to_terminal = RichHandler(console=STDERR, show_path=False, show_time=False, markup=False)
+        to_terminal.setFormatter(_Brief(logging.Formatter("%(name)s - %(message)s")))
+        to_terminal.setLevel(max(VERBOSITY.console_level, logging.WARNING))
+    else:
+        to_terminal = _Stderr()
+        to_terminal.setFormatter(formatter if VERBOSITY.level > 0 else _Brief(formatter))
+        to_terminal.setLevel(VERBOSITY.console_level)
+    if VERBOSITY.level <= 0:
+        to_terminal.addFilter(_not_third_party_noise)
+    for handler in (to_file, to_terminal):
+        handler._pvdoi = True
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if VERBOSITY.level > 0 else logging.INFO)
+    for noisy in ("httpx", "httpcore", "urllib3.connectionpool", "asyncio", "filelock", "hamilton"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if VERBOSITY.level > 0 else logging.WARNING)
+    logging.captureWarnings(True)  # GDAL's and the libraries' warnings go to the log, not raw to the terminal
+    return path
+
+
+def error(message: str, *, hint: str | None = None) -> None:
+    """One or two lines on stderr: what failed, then what to do next."""
+    STDERR.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    if hint:
+        STDERR.print(f"  {hint}", soft_wrap=True)

@@ -1,0 +1,86 @@
+"""One live display per run: a row per dataset with its stage and elapsed time, and one row for dbt.
+
+The dataflow reports its stages through a Hamilton lifecycle hook (:class:`StageHook`), the load and dbt tasks
+through :func:`stage`; the command line shows :data:`PROGRESS` with rich's ``Live`` on a terminal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+from hamilton.lifecycle import NodeExecutionHook
+from rich.table import Table
+
+# the dataflow's nodes, by the stage a person would name
+STAGES = {"dataset_spec": "resolve", "published_record": "resolve", "selected_files": "resolve",
+          "downloaded_files": "download", "source_files": "extract", "raw_layers": "read",
+          "standardised_features": "standardise", "geoparquet_file": "read+standardise+write",
+          "dataset_report": "write"}
+
+
+class RunProgress:
+    """Each dataset's stage, when it started, and what it ended with (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[str, list] = {}
+
+    def stage(self, name: str, stage: str, detail: str = "") -> None:
+        with self._lock:
+            row = self._rows.setdefault(name, [stage, time.monotonic(), detail, None])
+            row[0], row[2] = stage, detail or row[2]
+
+    def done(self, name: str, outcome: str, detail: str = "") -> None:
+        with self._lock:
+            row = self._rows.setdefault(name, [outcome, time.monotonic(), detail, None])
+            row[0], row[2], row[3] = outcome, detail or row[2], time.monotonic()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+    def table(self) -> Table:
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        table.add_column("dataset", overflow="fold", ratio=1)
+        table.add_column("stage", no_wrap=True)
+        table.add_column("", justify="right", no_wrap=True)
+        table.add_column("s", justify="right", no_wrap=True)
+        now = time.monotonic()
+        with self._lock:
+            for name, (stage, started, detail, ended) in self._rows.items():
+                table.add_row(name, stage, detail, f"{(ended or now) - started:.0f}")
+        return table
+
+
+PROGRESS = RunProgress()
+
+
+class StageHook(NodeExecutionHook):
+    """Tells :data:`PROGRESS` which stage a dataset's dataflow is in."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def run_before_node_execution(self, *, node_name: str, **kwargs) -> None:
+        if node_name in STAGES:
+            PROGRESS.stage(self.name, STAGES[node_name])
+
+    def run_after_node_execution(self, **kwargs) -> None:
+        pass
+
+
+@contextmanager
+def live_display(enabled: bool):
+    """rich's ``Live`` over :data:`PROGRESS` on stderr while the block runs (nothing when not ``enabled``)."""
+    PROGRESS.clear()
+    if not enabled:
+        yield
+        return
+    from rich.live import Live
+
+    from flows.console import STDERR
+
+    with Live(get_renderable=PROGRESS.table, console=STDERR, refresh_per_second=4, transient=True):
+        yield

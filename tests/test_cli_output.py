@@ -1,0 +1,70 @@
+"""The terminal as a user meets it: expected errors in a line or two on stderr, clean JSON, 80 columns, a log file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+INDIA = "ind_pv_solar_farms_2022"
+INDIA_FILE = "solar_farms_india_2021_merged_simplified.geojson"
+INDIA_RAW = "/github-raw/microsoft/solar-farms-mapping/main/data/" + INDIA_FILE
+
+
+def _pvdoi(workdir, *args: str, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "COLUMNS": "80",
+           "PREFECT_HOME": str(workdir / "prefect_home"), **env}
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _summary_lines(stdout: str) -> list[str]:
+    """The summary's lines but those naming a path (a path is as long as it is)."""
+    return [line for line in stdout.splitlines() if not line.startswith(("log: ", "GeoParquet: "))]
+
+
+def _data(workdir) -> list[str]:
+    return ["--data-dir", str(workdir / "data"), "--cache-path", str(workdir / "cache")]
+
+
+def test_an_expected_error_is_brief_on_stderr_and_whole_in_the_log_file(repo, workdir):
+    repo.inject(INDIA_RAW, "corrupt", times=-1)
+    out = _pvdoi(workdir, "ingest", INDIA, *_data(workdir))
+    assert out.returncode == 1
+    for stream in (out.stdout, out.stderr):
+        assert "Traceback" not in stream and "Oh no an error" not in stream and "slack" not in stream, stream
+    assert f"dataset '{INDIA}'" in out.stderr and f"file '{INDIA_FILE}'" in out.stderr
+    [line] = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert "ChecksumError" in line and INDIA_FILE in line, out.stderr
+    assert all(len(line) <= 80 for line in _summary_lines(out.stdout)), out.stdout
+    log_line = out.stdout.strip().splitlines()[-1]
+    assert log_line.startswith("log: ")
+    log_path = log_line.removeprefix("log: ")
+    log = open(log_path if os.path.isabs(log_path) else ROOT / log_path, encoding="utf-8").read()
+    assert "Traceback (most recent call last)" in log and "ChecksumError" in log
+
+    verbose = _pvdoi(workdir, "-v", "ingest", INDIA, *_data(workdir))
+    assert "Traceback (most recent call last)" in verbose.stderr  # -v shows what the log file has
+
+
+def test_json_stays_clean_on_failure_and_version_prints(repo, workdir):
+    repo.inject(INDIA_RAW, "status", status=404, times=-1)
+    out = _pvdoi(workdir, "-q", "ingest", INDIA, "--json", *_data(workdir))
+    assert out.returncode == 1
+    results = json.loads(out.stdout)
+    assert results[INDIA]["status"] == "failed" and results[INDIA]["error_type"] == "DownloadError"
+    assert "INFO" not in out.stderr  # -q: errors only
+    version = _pvdoi(workdir, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("pvdoi ")
+
+
+def test_a_run_with_a_new_prefect_home_whose_parents_do_not_exist(repo, workdir):
+    home = workdir / "not" / "yet" / "there" / "prefect"
+    out = _pvdoi(workdir, "run", INDIA, "--no-dbt", *_data(workdir), PREFECT_HOME=str(home), timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (home / "prefect.db").exists()
+    assert all(len(line) <= 80 for line in _summary_lines(out.stdout)), out.stdout
+    assert "Traceback" not in out.stderr
