@@ -24,6 +24,11 @@ TRANSIENT_BUILTINS = (ConnectionError, TimeoutError)
 DBT_VARS: dict = {}  # the project's own vars are in dbt_project.yml
 
 
+def dbt_vars() -> dict:
+    """The vars every dbt command of the product passes (the build, ``pvdoi docs``)."""
+    return dict(DBT_VARS)
+
+
 def is_transient(task, task_run, state) -> bool:
     """Retry condition: only errors a later attempt can fix (network, 5xx after retries), never permanent ones."""
     try:

@@ -70,6 +70,10 @@ class WarehouseError(PVDOIError):
     """Loading the DuckDB warehouse failed or the database is busy."""
 
 
+class ExportError(PVDOIError):
+    """An export cannot be made (no warehouse or curated table yet, an unknown format, nothing selected)."""
+
+
 class DbtBuildError(PVDOIError):
     """``dbt build`` failed; the message names the failing nodes and tests."""
 
