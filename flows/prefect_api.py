@@ -6,6 +6,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -53,7 +54,17 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
         if meanwhile:
             meanwhile()
         api_url = f"http://127.0.0.1:{port}/api"
-        _wait_until_healthy(server, api_url, timeout_s=PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+        timeout_s = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+        try:
+            _wait_until_healthy(server, api_url, timeout_s=timeout_s)
+        except ServerExited as exc:
+            if not (ours and database.path.exists() and _DATABASE_TROUBLE.search(exc.stderr)):
+                raise
+            moved = database.move_aside()  # half-migrated (a run killed while migrating) or corrupt: kept, not lost
+            print(f"warning: Prefect's database {database.path} could not be opened ({_last_line(exc.stderr)}); "
+                  f"moved it to {moved.name} beside it and started with a new one", file=sys.stderr)
+            server, migrate = _start_server(port, migrate=True), True
+            _wait_until_healthy(server, api_url, timeout_s=timeout_s)
         if migrate and ours:
             database.record_current()
         print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
@@ -94,6 +105,7 @@ class _DefaultDatabase:
 
     def __init__(self) -> None:
         home = Path(os.path.expanduser(os.environ.get("PREFECT_HOME", "~/.prefect")))
+        home.mkdir(parents=True, exist_ok=True)  # a new home whose parents do not exist yet
         self.path = (home / "prefect.db").resolve()
         self.note = home / "pvdoi-migrated.json"
 
@@ -123,6 +135,15 @@ class _DefaultDatabase:
         url = url.get_secret_value() if url is not None else ""
         return url.startswith("sqlite") and Path(url.split(":///", 1)[-1]).resolve() == self.path
 
+    def move_aside(self) -> Path:
+        """Rename the database (and its WAL files) to ``prefect.db.broken-<time>``; the new name."""
+        moved = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{self.path}{suffix}").exists():
+                os.replace(f"{self.path}{suffix}", f"{moved}{suffix}")
+        self.note.unlink(missing_ok=True)
+        return moved
+
     def record_current(self) -> None:
         """Note the database's revision (a home that cannot be written to only means the check runs next time)."""
         state = self._state()
@@ -149,12 +170,28 @@ def _start_server(port: int, *, migrate: bool) -> subprocess.Popen:
          "--lifespan", "on"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+class ServerExited(RuntimeError):
+    """The temporary server stopped before it answered; ``stderr`` is what it printed."""
+
+    def __init__(self, code: int, stderr: str) -> None:
+        super().__init__(f"the temporary Prefect server exited with code {code}: {_last_line(stderr)}")
+        self.stderr = stderr
+
+
+_DATABASE_TROUBLE = re.compile(r"sqlite3\.(Operational|Database)Error|duplicate column|already exists|"
+                               r"file is not a database|database disk image is malformed|alembic", re.I)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no message"
+
+
 def _wait_until_healthy(server: subprocess.Popen, api_url: str, *, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the temporary Prefect server exited with code {server.returncode}: "
-                               f"{server.stderr.read().decode(errors='replace')[-2000:]}")
+            raise ServerExited(server.returncode, server.stderr.read().decode(errors="replace")[-20000:])
         try:
             with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
                 if response.status == 200:

@@ -31,11 +31,15 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
         importlib.import_module("flows.ingest_flow")
         log_path = configure_logging(data_dir, "run", live=live)
 
-    with prefect_api(meanwhile=meanwhile):
-        from flows.ingest_flow import pv_doi_ingest
+    try:
+        with prefect_api(meanwhile=meanwhile):
+            from flows.ingest_flow import pv_doi_ingest
 
-        with live_display(live):
-            state = pv_doi_ingest(**params, return_state=True)
+            with live_display(live):
+                state = pv_doi_ingest(**params, return_state=True)
+    except RuntimeError as exc:  # the temporary server did not start (its own message says why)
+        error(str(exc), hint="set PREFECT_HOME to a new folder, or PREFECT_API_URL to a running server")
+        return True
     kept = read_run_results(data_dir, state.state_details.flow_run_id)
     if kept is None:  # rejected parameters or a crash: nothing ran
         error(f"the flow run ended {state.type.value.lower()}: {_brief(state.message)}", hint=f"details: {log_path}")

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
 
 # One run of a command-line process: the temporary server (each launch's `migrate` recorded), and a flow run on it,
 # which fails if the server's database lacks Prefect's tables; its heartbeat interval is printed too.
@@ -85,3 +91,38 @@ def test_a_note_that_cannot_be_written_only_means_the_check_runs_again(tmp_path)
     assert _run(home) == [True]
     assert _run(home) == [True]
     assert not [p for p in home.iterdir() if p.name.startswith(".pvdoi-migrated")]  # no temporary file left
+
+
+def _run_once(workdir, home) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}, "PREFECT_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "flows.cli", "run", "ind_pv_solar_farms_2022", "--no-dbt",
+                           "--data-dir", str(workdir / "data"), "--cache-path", str(workdir / "cache")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _half_migrated(db: Path) -> str:
+    """Put the database back to the revision before the newest migration that adds a column, as a run killed after
+    that migration's DDL but before its revision was recorded leaves it: migrating again fails (duplicate column)."""
+    import prefect.server.database as database
+
+    versions = Path(database.__file__).parent / "_migrations" / "versions" / "sqlite"
+    adding = sorted(p for p in versions.glob("*.py") if "add_column" in p.read_text())[-1]
+    down = re.search(r'down_revision\s*=\s*"(\w+)"', adding.read_text()).group(1)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE alembic_version SET version_num = ?", [down])
+    return adding.name
+
+
+@pytest.mark.parametrize("damage", ["half-migrated", "not a database"])
+def test_a_damaged_prefect_database_is_moved_aside_and_the_run_goes_on(repo, workdir, damage):
+    home = workdir / "home"
+    assert _run_once(workdir, home).returncode == 0
+    db = home / "prefect.db"
+    if damage == "half-migrated":
+        _half_migrated(db)
+    else:
+        db.write_bytes(b"this is not a database" * 1000)
+    out = _run_once(workdir, home)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "moved it to prefect.db.broken-" in out.stderr and "Traceback" not in out.stderr
+    assert list(home.glob("prefect.db.broken-*")) and db.exists()
