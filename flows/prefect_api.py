@@ -55,16 +55,9 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
             meanwhile()
         api_url = f"http://127.0.0.1:{port}/api"
         timeout_s = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
-        try:
-            _wait_until_healthy(server, api_url, timeout_s=timeout_s)
-        except ServerExited as exc:
-            if not (ours and database.path.exists() and _DATABASE_TROUBLE.search(exc.stderr)):
-                raise
-            moved = database.move_aside()  # half-migrated (a run killed while migrating) or corrupt: kept, not lost
-            print(f"warning: Prefect's database {database.path} could not be opened ({_last_line(exc.stderr)}); "
-                  f"moved it to {moved.name} beside it and started with a new one", file=sys.stderr)
-            server, migrate = _start_server(port, migrate=True), True
-            _wait_until_healthy(server, api_url, timeout_s=timeout_s)
+        recovered = _healthy_or_recovered(server, database, ours, port, api_url, timeout_s)
+        if recovered is not None:
+            server, migrate = recovered, True
         if migrate and ours:
             database.record_current()
         print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
@@ -168,6 +161,24 @@ def _start_server(port: int, *, migrate: bool) -> subprocess.Popen:
         [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect_dir.parent), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
          "--lifespan", "on"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _healthy_or_recovered(server: subprocess.Popen, database: _DefaultDatabase, ours: bool, port: int, api_url: str,
+                          timeout_s: float) -> subprocess.Popen | None:
+    """Wait for the server; when it died on its own database (half-migrated by a run killed while migrating, or
+    corrupt), move that aside (kept, not lost), say so, and start a new server on a new one (returned)."""
+    try:
+        _wait_until_healthy(server, api_url, timeout_s=timeout_s)
+        return None
+    except ServerExited as exc:
+        if not (ours and database.path.exists() and _DATABASE_TROUBLE.search(exc.stderr)):
+            raise
+        moved = database.move_aside()
+        print(f"warning: Prefect's database {database.path} could not be opened ({_last_line(exc.stderr)}); "
+              f"moved it to {moved.name} beside it and started with a new one", file=sys.stderr)
+    server = _start_server(port, migrate=True)
+    _wait_until_healthy(server, api_url, timeout_s=timeout_s)
+    return server
 
 
 class ServerExited(RuntimeError):
