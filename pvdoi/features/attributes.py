@@ -54,7 +54,7 @@ def mapped(attrs: pd.DataFrame, mapping: ColumnMap | None, *, text: bool = False
         if text:
             values = _texts(values)
         else:
-            values = pd.to_numeric(values, errors="coerce") * mapping.scale
+            values = pd.to_numeric(values, errors="coerce").astype("float64") * mapping.scale
         result = result.fillna(values)
     return result.astype("string" if text else "float64")
 

@@ -157,10 +157,18 @@ def _read_batches(path: str, spec: DatasetSpec, batch_size: int | None) -> Itera
             yield _frame(reader.schema.empty_table(), geometry_column, crs)
 
 
+# The layer's integer and boolean columns as pandas' nullable types: plain ``to_pandas`` makes an integer column
+# float64 in a batch where it has a null and int64 where it has none, so batches of one file disagreed (and an integer
+# read 1.0 in the JSON attributes); with the layer's own types every batch agrees and integers stay integers.
+_NULLABLE = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+             pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+             pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype()}
+
+
 def _frame(table: pa.Table, geometry_column: str, crs) -> tuple[gpd.GeoDataFrame, int]:
     table, repairs = _valid_utf8(table)
     wkb = table.column(geometry_column).to_numpy(zero_copy_only=False)
-    frame = table.drop_columns([geometry_column]).to_pandas()
+    frame = table.drop_columns([geometry_column]).to_pandas(types_mapper=_NULLABLE.get)
     return gpd.GeoDataFrame(frame, geometry=shapely.from_wkb(wkb), crs=crs), repairs
 
 

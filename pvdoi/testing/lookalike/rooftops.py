@@ -102,6 +102,9 @@ def _uk_columns(rng, count, kinds, area, farm) -> dict[str, list]:
         "source_capacity": np.where(repd, "repd", np.where(has_cap_osm, "osm", "area")).tolist(),
         "source_obj": np.where(repd_only, "repd", "osm").tolist(),
         "match_rule": _maybe(rng.choice(list("abcde"), count), repd & ~repd_only),
+        # as in the real file, a column filled in one long run of rows and empty elsewhere: whole batches of 32,768
+        # rows without a null (int64 in pandas) and others all null (float64); no draw from rng (others unchanged)
+        "osm_version": _maybe(np.arange(count) % 9 + 1, np.arange(count) < int(count * 0.4)),
     }
 
 
