@@ -11,6 +11,7 @@ import typer
 
 from flows.cache_cli import CacheOpt, cache_app
 from flows.console import VERBOSITY, configure_logging, error
+from flows.datasets_cli import datasets_app
 from flows.open_cli import docs, export
 from flows.summary import console, print_summary
 from pvdoi.errors import PVDOIError
@@ -28,6 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="DOI-published solar PV datasets into verified GeoParquet and a DuckDB warehouse.")
 app.add_typer(cache_app, name="cache")
 app.command()(export)
+app.add_typer(datasets_app, name="datasets")
 app.command()(docs)
 
 DatasetsArg = Annotated[list[str] | None, typer.Argument(help="dataset ids from the manifest (default: all)")]

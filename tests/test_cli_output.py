@@ -68,3 +68,22 @@ def test_a_run_with_a_new_prefect_home_whose_parents_do_not_exist(repo, workdir)
     assert (home / "prefect.db").exists()
     assert all(len(line) <= 80 for line in _summary_lines(out.stdout)), out.stdout
     assert "Traceback" not in out.stderr
+
+
+def test_datasets_lists_each_dataset_with_its_source_licence_and_citation(workdir):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from pvdoi import DEFAULT_MANIFEST
+
+    manifest = json.loads(DEFAULT_MANIFEST.read_text())["datasets"]
+    result = CliRunner().invoke(app, ["datasets", "--json", "--data-dir", str(workdir / "data")])
+    assert result.exit_code == 0, result.output
+    entries = {e["id"]: e for e in json.loads(result.output)}
+    assert list(entries) == [d["id"] for d in manifest]
+    for d in manifest:
+        e = entries[d["id"]]
+        assert (e["doi"], e["license"], e["citation"]) == (d["doi"], d["license"], d.get("citation"))
+        assert e["licence_warning"] == (d["license"] == "unspecified") and e["last_status"] is None
+    text = CliRunner().invoke(app, ["datasets", "--data-dir", str(workdir / "data")]).output
+    assert "never run" in text and "(licence restricts use or is unspecified)" in text
