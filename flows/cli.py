@@ -12,7 +12,7 @@ import typer
 from flows.cache_cli import CacheOpt, cache_app
 from flows.console import VERBOSITY, configure_logging, error
 from flows.datasets_cli import datasets_app
-from flows.open_cli import docs, export
+from flows.open_cli import docs, export, map_
 from flows.summary import console, print_summary
 from pvdoi.errors import PVDOIError
 from flows.runner import run_flow
@@ -31,6 +31,7 @@ app.add_typer(cache_app, name="cache")
 app.command()(export)
 app.add_typer(datasets_app, name="datasets")
 app.command()(docs)
+app.command(name="map")(map_)
 
 DatasetsArg = Annotated[list[str] | None, typer.Argument(help="dataset ids from the manifest (default: all)")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dataset of the manifest (the default)")]

@@ -60,3 +60,16 @@ def docs(serve: Annotated[bool, typer.Option("--serve", help="serve the site on 
                 server.serve_forever()
             except KeyboardInterrupt:
                 pass
+
+
+def map_(output: Annotated[str, typer.Option("--output", "-o", help="HTML file to write")] = "data/map.html",
+         database: DatabaseOpt = None, data_dir: DataOpt = None) -> None:
+    """One self-contained HTML page: the installations on a map by dataset, and counts per dataset and country."""
+    from pvdoi.map import write_map
+
+    try:
+        path = write_map(database or get_settings().warehouse_path(data_dir), output)
+    except PVDOIError as exc:
+        error(str(exc))
+        raise typer.Exit(2) from None
+    console.print(f"map: open {path} (no network needed)", soft_wrap=True)

@@ -76,3 +76,28 @@ def test_docs_generates_the_site(built):
     assert index.exists() and (built / "dbt_docs" / "catalog.json").exists()
     catalog = json.loads((built / "dbt_docs" / "catalog.json").read_text())
     assert any(key.endswith(".installations") for key in catalog["nodes"])
+
+
+def test_map_opens_offline_in_a_browser_and_shows_every_dataset(built, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_e2e_deploy import CHROMIUM, CHROMIUM_ARGS
+
+    result = CliRunner().invoke(app, ["map", "--data-dir", str(built), "-o", str(tmp_path / "map.html")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "map.html").read_text()
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: it opens offline
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1000, "height": 600})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "map.html").as_uri())
+        page.wait_for_function("window.pvdoiMapReady === true", timeout=30_000)
+        legend = page.locator(".dataset").all_inner_texts()
+        drawn = page.evaluate("window.pvdoiDrawn")
+        page.locator("#legend input").first.uncheck()  # a dataset switched off is no longer drawn
+        fewer = page.evaluate("window.pvdoiDrawn")
+        browser.close()
+    assert not errors and sorted(legend) == sorted([INDIA, CHINA])
+    assert drawn > 0 and fewer < drawn
