@@ -175,7 +175,7 @@ class Manifest(_Strict):
     datasets: list[DatasetSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> Manifest:
+    def _unique_ids_one_type_per_attribute(self) -> Manifest:
         seen: set[str] = set()
         for spec in self.datasets:
             if spec.id in seen:
