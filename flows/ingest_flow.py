@@ -104,8 +104,8 @@ def _divisions_and_dbt(database_path: str, options: IngestOptions, failures: lis
         if not state.is_completed():
             failures.append(f"overture divisions ({_error(state)})")
     ensure_division_areas_table(database_path)  # dbt reads it: empty until a first fetch succeeds
-    state = dbt_build(database_path, os.path.join(options.data_dir, "dbt_target"), force=force_dbt,
-                      task_per_node=dbt_task_per_node, return_state=True)
+    state = dbt_build(database_path, os.path.join(options.data_dir, "dbt_target"), options.manifest_path,
+                      force=force_dbt, task_per_node=dbt_task_per_node, return_state=True)
     if not state.is_completed():
         failures.append(f"dbt build ({_error(state)})")
         return getattr(state.result(raise_on_failure=False), "build", None)

@@ -41,13 +41,13 @@ def docs(serve: Annotated[bool, typer.Option("--serve", help="serve the site on 
          port: Annotated[int, typer.Option(help="port for --serve")] = 8080,
          database: DatabaseOpt = None, data_dir: DataOpt = None) -> None:
     """Generate the dbt documentation site of the warehouse (models, columns, tests, lineage) in the data folder."""
-    from flows.tasks import dbt_vars
     from pvdoi.docs import generate_docs
+    from pvdoi.transform import dbt_vars
 
     settings = get_settings()
     folder = os.path.join(os.path.abspath(data_dir or settings.data_dir), "dbt_docs")
     try:
-        index = generate_docs(database or settings.warehouse_path(data_dir), folder, dbt_vars=dbt_vars())
+        index = generate_docs(database or settings.warehouse_path(data_dir), folder, dbt_vars=dbt_vars(settings.manifest_path))
     except PVDOIError as exc:
         error(str(exc))
         raise typer.Exit(2) from None

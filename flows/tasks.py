@@ -17,16 +17,10 @@ from flows.progress import PROGRESS
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.errors import DbtBuildError, PVDOIError
 from pvdoi.results import DatasetResult
-from pvdoi.transform import DbtBuild, build_inputs, plan_build, record_build, run_build
+from pvdoi.transform import DbtBuild, build_inputs, dbt_vars, plan_build, record_build, run_build
 from pvdoi.warehouse import load_datasets, load_division_areas, warehouse, warehouse_lock
 
 TRANSIENT_BUILTINS = (ConnectionError, TimeoutError)
-DBT_VARS: dict = {}  # the project's own vars are in dbt_project.yml
-
-
-def dbt_vars() -> dict:
-    """The vars every dbt command of the product passes (the build, ``pvdoi docs``)."""
-    return dict(DBT_VARS)
 
 
 def is_transient(task, task_run, state) -> bool:
@@ -97,13 +91,16 @@ def load_divisions(fetched: dict, database_path: str) -> dict:
 
 
 @task(name="dbt-build")
-def dbt_build(database_path: str, target_dir: str, *, force: bool = False, task_per_node: bool = False) -> DbtBuild:
-    """``dbt build`` in one step with dbt's own threads, only what changed since the last build (nothing when nothing
-    did, unless ``force``); its node results published as an artifact. Raises DbtBuildError naming failed nodes."""
+def dbt_build(database_path: str, target_dir: str, manifest_path: str, *, force: bool = False,
+              task_per_node: bool = False) -> DbtBuild:
+    """``dbt build`` of the manifest's datasets in one step with dbt's own threads, only what changed since the last
+    build (nothing when nothing did, unless ``force``); its node results published as an artifact. Raises
+    DbtBuildError naming failed nodes."""
     from pvdoi.duckdb_ext import install_extensions
 
+    manifest_vars = dbt_vars(manifest_path)  # the datasets and their attributes: a changed entry rebuilds
     with warehouse_lock(database_path):
-        inputs = build_inputs(database_path, DBT_VARS)
+        inputs = build_inputs(database_path, manifest_vars)
         reason, select = plan_build(database_path, inputs, force=force)
         if reason == "skip":
             build = DbtBuild("skipped", "nothing changed since the last build", inputs=inputs)
@@ -111,7 +108,7 @@ def dbt_build(database_path: str, target_dir: str, *, force: bool = False, task_
             install_extensions(("spatial",))
             PROGRESS.stage("dbt build", "build", reason if select else "all")
             runner = _prefect_dbt_runner(target_dir) if task_per_node else None
-            built = run_build(database_path, os.path.abspath(target_dir), dbt_vars=DBT_VARS, select=select,
+            built = run_build(database_path, os.path.abspath(target_dir), dbt_vars=manifest_vars, select=select,
                               runner=runner, on_node=lambda n: PROGRESS.stage("dbt build", "build", f"{n} nodes done"))
             build = dataclasses.replace(built, reason=reason, inputs=inputs)
             if build.status == "built":

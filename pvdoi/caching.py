@@ -152,7 +152,9 @@ def _fingerprint_frame(obj: pd.DataFrame, *args, **kwargs) -> str:
 
 
 def _fingerprint_model(obj: BaseModel, *args, **kwargs) -> str:
-    return fingerprinting.hash_value(obj.model_dump_json(by_alias=True))
+    # a manifest entry by what ingestion reads of it: declared attributes are dbt's (they change no file)
+    ingest_json = getattr(obj, "ingest_json", None)
+    return fingerprinting.hash_value(ingest_json() if ingest_json else obj.model_dump_json(by_alias=True))
 
 
 def _fingerprint_local_file(obj, *args, **kwargs) -> str:

@@ -14,9 +14,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pvdoi.attributes import ATTRIBUTE_NAME, Attribute
 from pvdoi.errors import ManifestError
 
 SAFE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+GeometryType = Literal["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+                       "GeometryCollection"]
 
 
 class _Strict(BaseModel):
@@ -125,6 +128,11 @@ class DatasetSpec(_Strict):
     expected_count: int | None = Field(default=None, ge=0)
     max_mb: float | None = Field(default=None, gt=0)
     columns: Columns = Field(default_factory=Columns)
+    attributes: list[Attribute] = Field(default_factory=list, description="its own columns in dbt's staging")
+    dbt_model: str | None = Field(default=None, pattern=ATTRIBUTE_NAME,
+                                  description="a dataset-specific staging model instead of the generic one")
+    geometry_types: list[GeometryType] | None = Field(default=None, min_length=1,
+                                                       description="expected in dbt; others are a warning")
 
     @field_validator("id")
     @classmethod
@@ -148,18 +156,38 @@ class DatasetSpec(_Strict):
                 raise ValueError(f"unknown CRS {value!r}: {exc}") from None
         return value
 
+    @field_validator("attributes")
+    @classmethod
+    def _unique_attribute_names(cls, value: list[Attribute]) -> list[Attribute]:
+        names = [a.name for a in value]
+        if len(set(names)) < len(names):
+            raise ValueError(f"attribute names repeat: {', '.join(sorted({n for n in names if names.count(n) > 1}))}")
+        return value
+
+    def ingest_json(self) -> str:
+        """The entry as JSON without what only dbt reads (attributes, dbt_model, geometry_types): what ingestion is a
+        function of."""
+        return self.model_dump_json(by_alias=True, exclude={"attributes", "dbt_model", "geometry_types"})
+
 
 class Manifest(_Strict):
     manifest_version: Literal[1] = 1
     datasets: list[DatasetSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _unique_ids(self) -> Manifest:
+    def _unique_ids_one_type_per_attribute(self) -> Manifest:
         seen: set[str] = set()
         for spec in self.datasets:
             if spec.id in seen:
                 raise ValueError(f"duplicate dataset id {spec.id!r}")
             seen.add(spec.id)
+        types: dict[str, tuple[str, str]] = {}  # one column per name in the union of the datasets
+        for spec in self.datasets:
+            for attribute in spec.attributes:
+                first = types.setdefault(attribute.name, (attribute.type, spec.id))
+                if first[0] != attribute.type:
+                    raise ValueError(f"attribute {attribute.name!r} is {attribute.type} in {spec.id!r} but "
+                                     f"{first[0]} in {first[1]!r}: one name, one type")
         return self
 
     @property

@@ -20,12 +20,14 @@ from pathlib import Path
 
 from pvdoi import DBT_PROJECT_DIR, PROJECT_ROOT
 from pvdoi.duckdb_ext import connect
+from pvdoi.manifest import load_manifest
 
 log = logging.getLogger("pvdoi.dbt")
 BUILDS = "raw_data.dbt_builds"
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 _PYTHON_MODEL_CODE = PROJECT_ROOT / "hamilton_nodes" / "shape_metrics.py"  # imported by the dbt Python model
 _DBT_SCHEMAS = ("staging", "prepared", "curated")
+GENERIC_STAGING = "stg_doi__installations"  # every dataset without a dbt_model of its own (macro stg_installations)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,13 @@ class DbtBuild:
         for n in self.nodes:
             out[f"{n.kind} {n.status}"] = out.get(f"{n.kind} {n.status}", 0) + 1
         return dict(sorted(out.items()))
+
+
+def dbt_vars(manifest_path: str | Path) -> dict:
+    """The vars dbt reads the datasets from: ``pv_datasets``, each dataset's id, declared attributes, dbt_model and
+    expected geometry types."""
+    return {"pv_datasets": [{"id": d.id, "attributes": [a.dbt_var() for a in d.attributes], "dbt_model": d.dbt_model,
+                             "geometry_types": d.geometry_types} for d in load_manifest(manifest_path).datasets]}
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
@@ -110,8 +119,9 @@ def plan_build(database_path: str, inputs: dict, *, force: bool = False) -> tupl
         return "skip", None
     if previous.get("project") != inputs["project"] or previous.get("vars") != inputs["vars"]:
         return "the dbt project or its vars changed: every model and test", None
-    selectors = [f"stg_{d}__installations+" for d, state in inputs["datasets"].items()
-                 if previous["datasets"].get(d) != state]
+    own_models = {d["id"]: d["dbt_model"] for d in inputs["vars"].get("pv_datasets", []) if d.get("dbt_model")}
+    selectors = sorted({f"{own_models.get(d, GENERIC_STAGING)}+" for d, state in inputs["datasets"].items()
+                        if previous["datasets"].get(d) != state})
     if set(previous["datasets"]) - set(inputs["datasets"]):
         selectors.append("int_installations_unioned+")  # a dataset left: the union and what follows
     if previous.get("overture") != inputs["overture"]:
@@ -211,3 +221,13 @@ def _relations_of(con) -> int:
     schemas = ", ".join(f"'{s}'" for s in _DBT_SCHEMAS)
     return con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE schema_name IN ({schemas})").fetchone()[0] + \
         con.execute(f"SELECT count(*) FROM duckdb_views() WHERE schema_name IN ({schemas})").fetchone()[0]
+
+
+if __name__ == "__main__":  # python -m pvdoi.transform --vars [MANIFEST]: the vars for dbt run by hand
+    import sys
+
+    from pvdoi.settings import get_settings
+
+    if sys.argv[1:2] != ["--vars"] or len(sys.argv) > 3:
+        sys.exit("usage: python -m pvdoi.transform --vars [MANIFEST]  (default: PVDOI_MANIFEST_PATH or doi_manifest.json)")
+    print(json.dumps(dbt_vars(sys.argv[2] if len(sys.argv) == 3 else get_settings().manifest_path)))

@@ -25,8 +25,11 @@ from dbt.cli.main import dbtRunner, dbtRunnerResult
 from pyproj import Transformer
 from shapely import affinity
 
-from pvdoi import DBT_PROJECT_DIR
+from pvdoi import DBT_PROJECT_DIR, DEFAULT_MANIFEST
+from pvdoi.attributes import RESERVED
 from pvdoi.duckdb_ext import connect, install_extensions
+from pvdoi.manifest import load_manifest
+from pvdoi.transform import dbt_vars
 from pvdoi.warehouse.divisions import DDL as OVERTURE_DDL
 
 _TO_EQUAL_AREA = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True)
@@ -233,11 +236,13 @@ class DbtRun:
     seconds: float
 
 
-def run_dbt(command: list[str], database: Path, work_dir: Path) -> DbtRun:
-    """Run dbt in-process against the given warehouse; target/ and logs/ go to work_dir."""
+def run_dbt(command: list[str], database: Path, work_dir: Path, *, manifest: Path = DEFAULT_MANIFEST) -> DbtRun:
+    """Run dbt in-process against the given warehouse, with the manifest's datasets as vars (as the flow passes
+    them); target/ and logs/ go to work_dir."""
     install_extensions(("spatial",))  # from the wheel: the profile's `extensions: [spatial]` then loads offline
     args = [*command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs")]
+            "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),
+            "--vars", json.dumps(dbt_vars(manifest))]
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PVDOI_DATABASE_PATH", str(database))
         env.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -455,6 +460,15 @@ def test_shape_metric_nodes_on_tiny_frames():
     result = dataflow.execute(["orientation", "rectangularity"], inputs={"installation_polygons": frame},
                               overrides={"local_geometries": rectangle})
     assert result["orientation"]["r"] == pytest.approx(0.0) and result["rectangularity"]["r"] == pytest.approx(1.0)
+
+
+def test_every_column_is_a_common_one_or_a_declared_attribute(built):
+    """pvdoi.attributes.RESERVED lists the columns every dataset has, so no attribute can be declared under one."""
+    declared = {a.name for d in load_manifest(DEFAULT_MANIFEST).datasets for a in d.attributes}
+    columns = {c for (c,) in query(built, "select column_name from (describe curated.installations)")}
+    assert declared <= columns and columns - declared == RESERVED
+    staging = {c for (c,) in query(built, "select column_name from (describe staging.stg_doi__installations)")}
+    assert staging - declared < RESERVED and declared <= staging
 
 
 def test_dataset_summary_reconciles_with_the_load(built):

@@ -88,7 +88,7 @@ def test_one_changed_dataset_rebuilds_what_depends_on_it_and_equals_a_full_build
     changed = _run(workdir)
     assert changed.is_completed(), changed.message
     [(_, selected)] = _builds(workdir)[1:]
-    assert f"stg_{INDIA}__installations+" in selected and f"stg_{CHINA}__installations+" not in selected
+    assert selected == "stg_doi__installations+ source:raw_data"  # the generic staging and what depends on it
     partial = _curated(workdir)
     assert sum(1 for r in partial["prepared.int_installations_unioned"]) > 100
 
@@ -112,3 +112,22 @@ def test_a_failing_test_is_named_in_the_artifact_and_the_run_fails(repo, workdir
     assert rows[0]["status"] == "fail" and rows[0]["node"] == "source_unique_raw_data_doi_pv_features_feature_uid"
     assert "Got 1 result" in rows[0]["message"]
     assert len(_builds(workdir)) == 1  # a failed build is not recorded: the next run builds again
+
+
+def test_a_changed_dataset_with_a_model_of_its_own_selects_that_model(tmp_path):
+    """plan_build alone: the generic staging for the manifest's other datasets, a dbt_model for the one naming it."""
+    from pvdoi.transform import DbtBuild, plan_build, record_build
+
+    database = str(tmp_path / "w.duckdb")
+    con = connect(database, extensions=())
+    con.execute("CREATE SCHEMA raw_data")
+    con.close()
+    own = [{"id": "plain", "attributes": [], "dbt_model": None}, {"id": "special", "attributes": [],
+                                                                  "dbt_model": "stg_special__installations"}]
+    built = {"datasets": {"plain": [1], "special": [1]}, "overture": [], "project": "p", "vars": {"pv_datasets": own}}
+    record_build(database, DbtBuild("built", "", inputs=built))
+    assert plan_build(database, built) == ("skip", None)
+    _, select = plan_build(database, {**built, "datasets": {"plain": [1], "special": [2]}})
+    assert select == ["stg_special__installations+", "source:raw_data"]
+    _, select = plan_build(database, {**built, "datasets": {"plain": [2], "special": [2]}})
+    assert select == ["stg_doi__installations+", "stg_special__installations+", "source:raw_data"]

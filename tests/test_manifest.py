@@ -42,6 +42,24 @@ def _broken(mutate) -> dict:
     (lambda r: r["datasets"][5]["repository"].update(type="dropbox"), r"entry 5 .*field 'repository'"),
     (lambda r: r["datasets"][0].update(expected_crs="EPSG:99999999"), r"field 'expected_crs'.*unknown CRS"),
     (lambda r: r["datasets"][0].update(expected_count=-3), r"field 'expected_count'"),
+    (lambda r: r["datasets"][5]["attributes"][0].update(name="geometry"),
+     r"entry 5 .*field 'attributes.0.name'.*'geometry' is a column every dataset has"),
+    (lambda r: r["datasets"][5]["attributes"][0].update(name="State; drop table x"), r"field 'attributes.0.name'"),
+    (lambda r: r["datasets"][5]["attributes"][0].update(type="date"), r"field 'attributes.0.type'"),
+    (lambda r: r["datasets"][5]["attributes"][0].update(file_regex="x"), r"needs exactly one of json_key, file_regex"),
+    (lambda r: r["datasets"][5]["attributes"][0].pop("json_key"), r"needs exactly one of .* \(has none\)"),
+    (lambda r: r["datasets"][4]["attributes"][1].update(group=3), r"group 3 but .* has 2"),
+    (lambda r: r["datasets"][4]["attributes"][1].update(file_regex="(unclosed"), r"bad regular expression"),
+    (lambda r: r["datasets"][5]["attributes"][0].update(scale=2.0), r"scale applies to double, bigint, integer"),
+    (lambda r: r["datasets"][3]["attributes"][1].update(transform="upper"), r"transform applies to text, not bigint"),
+    (lambda r: r["datasets"][3]["attributes"][1].update(file_prefixes={"a": "b"}, json_key=None),
+     r"file_prefixes give text, not bigint"),
+    (lambda r: r["datasets"][5]["attributes"].append(r["datasets"][5]["attributes"][0]),
+     r"field 'attributes'.*attribute names repeat: state_name"),
+    (lambda r: r["datasets"][5]["attributes"].append({"name": "label_set", "type": "integer", "json_key": "x"}),
+     r"attribute 'label_set' is integer in 'ind_pv_solar_farms_2022' but text in "),
+    (lambda r: r["datasets"][5].update(dbt_model="stg x"), r"field 'dbt_model'"),
+    (lambda r: r["datasets"][5].update(geometry_types=["Polygon", "Circle"]), r"field 'geometry_types.1'"),
 ])
 def test_invalid_entries_are_named(mutate, match):
     with pytest.raises(ManifestError, match=match):
@@ -68,3 +86,19 @@ def test_filters_match_names_not_paths_and_includes_are_any_of():
     assert f.matches("solar.shp")  # any one include is enough
     assert not f.matches("wind_WGS84.gpkg")
     assert not f.matches("solar.csv")
+
+
+def test_the_declared_attributes_are_what_dbt_reads_and_no_part_of_what_ingestion_reads():
+    from pvdoi.transform import dbt_vars
+
+    manifest = load_manifest(DEFAULT_MANIFEST)
+    china = manifest.get("chn_med_res_pv_2024")
+    [year] = [a for a in china.attributes if a.name == "label_year"]
+    assert year.dbt_var() == {"name": "label_year", "type": "integer", "file_regex": r"(?i)PV_(Train|Test)_(\d{4})",
+                              "group": 2}  # no description; group only with a file_regex
+    datasets = dbt_vars(DEFAULT_MANIFEST)["pv_datasets"]
+    assert [d["id"] for d in datasets] == manifest.ids
+    assert datasets[2]["attributes"][0]["accepted_values"] == ["A", "B", "C", "D"]
+    bare = china.model_copy(update={"attributes": [], "dbt_model": None, "geometry_types": None})
+    assert china.ingest_json() == bare.ingest_json() and "label_year" not in china.ingest_json()
+    assert not {"attributes", "dbt_model", "geometry_types"} & json.loads(china.ingest_json()).keys()

@@ -56,7 +56,7 @@ def part_key(layer: RawLayer, features: StandardisedFeatures) -> str | None:
         return None
     src = layer.source  # not its path: the folder a dataset's files are extracted to is named after all of them
     return hashlib.sha256(repr((src.name, src.origin, src.origin_checksum, ENGINE_VERSION,
-                                features.spec.model_dump_json(by_alias=True))).encode()).hexdigest()
+                                features.spec.ingest_json())).encode()).hexdigest()
 
 
 def record_path(final: str) -> str:

@@ -166,7 +166,7 @@ def _lineage(layers: list[RawLayer], spec: DatasetSpec) -> str | None:
     lineages = [layer.lineage for layer in layers]
     if None in lineages:
         return None
-    return hashlib.sha256(repr((lineages, spec.model_dump_json(by_alias=True), ENGINE_VERSION)).encode()).hexdigest()
+    return hashlib.sha256(repr((lineages, spec.ingest_json(), ENGINE_VERSION)).encode()).hexdigest()
 
 
 def _standardise_layer(layer: RawLayer, spec: DatasetSpec, ingested_at: pd.Timestamp, counts: dict[str, int],

@@ -1,9 +1,10 @@
-{#- One row per dataset: the load's provenance and counts next to what the warehouse holds. -#}
+{#- One row per dataset of the manifest: the load's provenance and counts next to what the warehouse holds. -#}
 with
 
 datasets as (
 
     select * from {{ source('raw_data', 'datasets') }}
+    where {{ in_pv_datasets('dataset_id') }}
 
 ),
 

@@ -17,7 +17,7 @@
     about 600 MB at 444k installations; 30 joins needed more than 1.5 GB). Each further dataset with
     points adds 5 joins: raise PVDOI_DBT_MEMORY_LIMIT if the build fails with an out-of-memory error.
 -#}
-{%- set dataset_ids = var('pv_dataset_ids') | sort -%}
+{%- set dataset_ids = pv_dataset_ids() | sort -%}
 {#- every dataset until the union exists (parse, or `dbt compile` / `docs generate` before a first build) -#}
 {%- set with_non_polygons = [] + dataset_ids -%}
 {%- if execute and load_relation(ref('int_installations_unioned')) is not none -%}
@@ -70,6 +70,18 @@ intersecting_polygons as (
     where a.dataset_id = '{{ dataset_a }}' and a.geometry_class = 'polygon'
       and b.dataset_id = '{{ dataset_b }}' and b.geometry_class = 'polygon'
     {% if not loop.last %}union all{% endif %}
+    {% else %}
+    select
+        installation_key as installation_key_a,
+        installation_key as installation_key_b,
+        dataset_id as dataset_id_a,
+        dataset_id as dataset_id_b,
+        geometry as geometry_a,
+        geometry as geometry_b,
+        is_geometry_valid as is_geometry_valid_a,
+        is_geometry_valid as is_geometry_valid_b
+    from installations
+    where false  -- fewer than two datasets
     {% endfor %}
 
 ),

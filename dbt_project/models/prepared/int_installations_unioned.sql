@@ -1,13 +1,15 @@
-{#- All staging models stacked. Columns shared by every staging model come first; dataset-specific
-    columns are matched by name and are null for the other datasets (UNION ALL BY NAME). -#}
+{#- Every staged dataset stacked: the generic staging model (stg_doi__installations) and each dataset-specific model a
+    manifest entry names as its dbt_model. Columns are matched by name (UNION ALL BY NAME): a column one model lacks
+    is null for its rows. -#}
 with
 
 unioned as (
 
-    {% for dataset_id in var('pv_dataset_ids') %}
-    select * from {{ ref('stg_' ~ dataset_id ~ '__installations') }}
-    {% if not loop.last %}union all by name{% endif %}
-    {% endfor %}
+    select * from {{ ref('stg_doi__installations') }}
+    {%- for dataset in pv_datasets() if dataset.dbt_model %}
+    union all by name
+    select * from {{ ref(dataset.dbt_model) }}
+    {%- endfor %}
 
 ),
 

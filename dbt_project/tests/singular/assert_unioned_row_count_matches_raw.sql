@@ -1,4 +1,4 @@
--- The union holds exactly the rows of raw_data.doi_pv_features: none lost, none duplicated.
+-- The union holds exactly the rows of raw_data.doi_pv_features of the manifest's datasets: none lost, none duplicated.
 with
 
 unioned as (
@@ -7,6 +7,7 @@ unioned as (
 
 raw as (
     select count(*) as n from {{ source('raw_data', 'doi_pv_features') }}
+    where {{ in_pv_datasets('dataset_id') }}
 )
 
 select unioned.n as unioned_rows, raw.n as raw_rows
