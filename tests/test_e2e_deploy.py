@@ -281,7 +281,7 @@ def browser():
     """Headless Debian Chromium driven by Playwright (no browser download)."""
     from playwright.sync_api import sync_playwright
 
-    assert os.path.exists(CHROMIUM), "chromium is missing: run ./scripts/setup.sh (installs Debian's chromium)"
+    assert os.path.exists(CHROMIUM), "chromium is missing: run ./scripts/test.sh (installs Debian's chromium)"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
