@@ -61,6 +61,7 @@ def publish_status(results: dict[str, DatasetResult], data_dir: str) -> list[dic
     for dataset_id, r in results.items():
         entry = status.get(dataset_id, {"dataset": dataset_id, "last_success": None, "rows": None,
                                         "source_checksums": None, "cache_hits": None})
+        entry["licence_warning"] = r.licence_warning if r.ok else entry.get("licence_warning")
         entry["last_status"] = r.status
         entry["last_run"] = now
         entry["last_error"] = r.error

@@ -52,10 +52,11 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
 
 
 def _brief(message: str | None) -> str:
-    """A state message without Prefect's wrapping, first line only."""
-    text = (message or "").replace("Validation of flow parameters failed with error:", "invalid parameters:")
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= 300 else first[:297] + "..."
+    """A state message without Prefect's wrapping, on one line (a rejected parameter keeps its allowed values)."""
+    text = (message or "").replace("Validation of flow parameters failed with error:", "")
+    text = text.replace("ParameterTypeError: Flow run received invalid parameters:", "invalid parameters:")
+    joined = " ".join(line.strip(" -") for line in text.splitlines() if line.strip(" -"))
+    return joined if len(joined) <= 400 else joined[:397] + "..."
 
 
 def _prefect_home() -> None:

@@ -35,6 +35,9 @@ def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, lo
         console.print(f"GeoParquet: {_short(folder)}{os.sep}<dataset>.parquet", soft_wrap=True)
     console.print("cache: hits/misses of the dataflow's nodes; MB: downloaded now", style="dim")
     for dataset_id, r in results.items():
+        if r.ok and r.licence_warning:
+            console.print(f"[yellow]{dataset_id}[/yellow]: {r.licence_warning}", soft_wrap=True)
+    for dataset_id, r in results.items():
         if not r.ok:
             STDERR.print(f"[red]error:[/red] {dataset_id} failed: {r.error_type}: {r.error}", soft_wrap=True)
     if dbt:

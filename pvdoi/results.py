@@ -59,6 +59,16 @@ class DatasetResult:
         return self.status == "completed"
 
     @property
+    def licence_warning(self) -> str | None:
+        """Why the dataset's licence needs a look before use (unspecified, non-commercial, no derivatives), or None."""
+        text = (self.license or "unspecified").lower().replace("_", "-")
+        if text in ("unspecified", "unknown", "none", "proprietary", "other"):
+            return f"licence {self.license or 'unspecified'}: ask the authors before reusing it"
+        if any(part in text.split("-") for part in ("nc", "nd")) or "noncommercial" in text:
+            return f"licence {self.license}: restricts use (non-commercial or no derivatives)"
+        return None
+
+    @property
     def dropped(self) -> int:
         """Features read but not written (empty, unrepairable or duplicate)."""
         return self.counts.get("read", 0) - self.counts.get("written", 0)

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 INDIA = "ind_pv_solar_farms_2022"
@@ -87,3 +89,24 @@ def test_datasets_lists_each_dataset_with_its_source_licence_and_citation(workdi
         assert e["licence_warning"] == (d["license"] == "unspecified") and e["last_status"] is None
     text = CliRunner().invoke(app, ["datasets", "--data-dir", str(workdir / "data")]).output
     assert "never run" in text and "(licence restricts use or is unspecified)" in text
+
+
+def test_a_rejected_parameter_is_one_line_naming_the_allowed_values(workdir):
+    out = _pvdoi(workdir, "run", "not_a_dataset", *_data(workdir))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    [line] = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert "invalid parameters: datasets.0: Input should be" in line and INDIA in line, out.stderr
+
+
+@pytest.mark.parametrize("licence, warned", [("CC-BY-4.0", False), ("MIT", False), ("CC0-1.0", False),
+                                             ("CC-BY-NC-4.0", True), ("CC-BY-ND-4.0", True), ("unspecified", True)])
+def test_licences_that_need_a_look_are_flagged(licence, warned):
+    from pvdoi.results import DatasetResult
+
+    assert (DatasetResult("x", license=licence).licence_warning is not None) == warned
+
+
+def test_a_run_summary_warns_of_an_unspecified_licence(repo, workdir):
+    out = _pvdoi(workdir, "ingest", "chn_med_res_pv_2024", *_data(workdir))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "chn_med_res_pv_2024: licence unspecified: ask the authors before reusing it" in out.stdout
