@@ -31,3 +31,14 @@
 {% macro valid_polygonal(geometry, is_valid) -%}
     (case when {{ is_valid }} then {{ geometry }} else ST_CollectionExtract(ST_MakeValid({{ geometry }}), 3) end)
 {%- endmacro %}
+
+
+{#- The geometry clipped to the WGS84 world (-180..180, -90..90) when it reaches past it; unchanged otherwise. -#}
+{% macro within_world(geometry) -%}
+case
+    when ST_XMin({{ geometry }}) < -180 or ST_XMax({{ geometry }}) > 180
+      or ST_YMin({{ geometry }}) < -90 or ST_YMax({{ geometry }}) > 90
+    then ST_Intersection({{ geometry }}, ST_MakeEnvelope(-180, -90, 180, 90))
+    else {{ geometry }}
+end
+{%- endmacro %}

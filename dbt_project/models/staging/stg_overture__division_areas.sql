@@ -25,9 +25,11 @@ renamed as (
         region as region_code,
         name as division_name,
 
-        -- geometry (EPSG:4326, lon/lat)
-        geometry,
-        coalesce(geometry_pieces, [geometry]) as geometry_pieces,
+        -- geometry (EPSG:4326, lon/lat); a coordinate a hair past the world's edge (float noise in the published
+        -- areas, e.g. a longitude of 180.00000000000006) is clipped back to it, never failing the models after
+        {{ within_world('geometry') }} as geometry,
+        coalesce(list_transform(geometry_pieces, piece -> {{ within_world('piece') }}),
+                 [{{ within_world('geometry') }}]) as geometry_pieces,
         bbox_xmin,
         bbox_xmax,
         bbox_ymin,
