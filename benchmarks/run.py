@@ -28,6 +28,7 @@ from pvdoi import DBT_PROJECT_DIR, DEFAULT_MANIFEST, PROJECT_ROOT
 from pvdoi.archive import extract_archive, is_archive
 from pvdoi.manifest import load_manifest
 from pvdoi.testing.reposerver import RepoServer
+from pvdoi.transform import dbt_vars
 
 PVDOI = [sys.executable, "-m", "flows.cli"]
 CHANGED = ("global_pv_inventory_sent2_spot_2021", "cv_polygons.geojson")
@@ -174,7 +175,7 @@ def _dbt_rows(bench: Bench, server, corpus: Path, i: int) -> None:
     dbt = str(Path(sys.executable).parent / "dbt")
     bench.once("dbt_alone", [dbt, "build", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
                              str(DBT_PROJECT_DIR), "--target-path", str(Path(d[1]) / "dbt_alone"),
-                             "--vars", json.dumps({"database_path": database})])
+                             "--vars", json.dumps({**dbt_vars(DEFAULT_MANIFEST), "database_path": database})])
 
 
 def main() -> None:
