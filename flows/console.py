@@ -69,16 +69,12 @@ def _not_third_party_noise(record: logging.LogRecord) -> bool:
 
 def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str:
     """Send the run's logs to its log file (everything) and to stderr (brief); returns the log file's path."""
-    import prefect  # noqa: F401  (configures Prefect's logging first; its console handler is replaced here)
-    from prefect.logging.formatters import PrefectFormatter
-    from prefect.logging.handlers import PrefectConsoleHandler
-
     path = os.path.join(os.path.abspath(data_dir), "logs", f"{time.strftime('%Y%m%d-%H%M%S')}-{command}.log")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    formatter = PrefectFormatter(_FORMAT, datefmt="%H:%M:%S", task_run_fmt=_TASK_FORMAT, flow_run_fmt=_FLOW_FORMAT)
+    formatter = _formatter()
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if isinstance(handler, PrefectConsoleHandler) or getattr(handler, "_pvdoi", False):
+        if type(handler).__name__ == "PrefectConsoleHandler" or getattr(handler, "_pvdoi", False):
             root.removeHandler(handler)
     to_file = logging.FileHandler(path, encoding="utf-8")
     to_file.setFormatter(formatter)
@@ -102,6 +98,18 @@ def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str
         logging.getLogger(noisy).setLevel(logging.DEBUG if VERBOSITY.level > 0 else logging.WARNING)
     logging.captureWarnings(True)  # GDAL's and the libraries' warnings go to the log, not raw to the terminal
     return path
+
+
+def _formatter() -> logging.Formatter:
+    """Prefect's formatter (flow and task run names) when Prefect runs in this process, else a plain one.
+
+    ``pvdoi run`` imports Prefect (which configures logging) before this; ``pvdoi ingest`` never needs it.
+    """
+    if "prefect" not in sys.modules:
+        return logging.Formatter(_FORMAT, datefmt="%H:%M:%S")
+    from prefect.logging.formatters import PrefectFormatter
+
+    return PrefectFormatter(_FORMAT, datefmt="%H:%M:%S", task_run_fmt=_TASK_FORMAT, flow_run_fmt=_FLOW_FORMAT)
 
 
 def error(message: str, *, hint: str | None = None) -> None:

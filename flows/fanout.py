@@ -95,14 +95,14 @@ def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], o
 
 def _finished(futures: dict) -> Iterator[tuple[str, object]]:
     """(dataset, its result or exception) of each future as it finishes: Prefect futures or a thread pool's."""
-    from prefect.futures import PrefectFuture, as_completed
-
-    if futures and isinstance(next(iter(futures)), PrefectFuture):
-        for future in as_completed(list(futures)):
-            yield futures[future], future.result(raise_on_failure=False)
+    if not futures or isinstance(next(iter(futures)), concurrent.futures.Future):  # no Prefect import (0.6 s)
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.exception() or future.result()
         return
-    for future in concurrent.futures.as_completed(futures):
-        yield futures[future], future.exception() or future.result()
+    from prefect.futures import as_completed
+
+    for future in as_completed(list(futures)):
+        yield futures[future], future.result(raise_on_failure=False)
 
 
 def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool = True,
