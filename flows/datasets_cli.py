@@ -12,7 +12,7 @@ from flows.console import error
 from flows.summary import console
 from pvdoi.errors import PVDOIError
 from pvdoi.manifest import DatasetSpec, load_manifest
-from pvdoi.results import DatasetResult
+from pvdoi.results import licence_warning
 from pvdoi.settings import get_settings
 
 datasets_app = typer.Typer(help="The datasets of the manifest: source, pinned version, licence, citation, last run.")
@@ -49,7 +49,7 @@ def datasets(ctx: typer.Context,
 
 def _entry(spec: DatasetSpec, status: dict) -> dict:
     return {"id": spec.id, "title": spec.title, "doi": spec.doi, "source": _source(spec), "license": spec.license,
-            "licence_warning": DatasetResult(spec.id, license=spec.license).licence_warning is not None,
+            "licence_warning": licence_warning(spec.license) is not None,
             "citation": spec.citation, "last_status": status.get("last_status"), "last_run": status.get("last_run"),
             "rows": status.get("rows")}
 

@@ -6,6 +6,7 @@ import json
 import os
 
 from pvdoi import DBT_PROJECT_DIR
+from pvdoi.warehouse.connection import require_warehouse
 from pvdoi.duckdb_ext import install_extensions
 from pvdoi.errors import DbtBuildError
 from pvdoi.warehouse import warehouse_lock
@@ -17,8 +18,7 @@ def generate_docs(database_path: str, out_dir: str, *, dbt_vars: dict | None = N
 
     from pvdoi.transform import release_dbt_duckdb
 
-    if not os.path.exists(database_path):
-        raise DbtBuildError(f"no warehouse at {database_path}; run `pvdoi run` first")
+    require_warehouse(database_path, DbtBuildError)
     install_extensions(("spatial",))
     out_dir = os.path.abspath(out_dir)
     args = ["docs", "generate", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",

@@ -17,6 +17,7 @@ import shapely
 from pvdoi.atomic import publish
 from pvdoi.duckdb_ext import connect
 from pvdoi.errors import ExportError, WarehouseError
+from pvdoi.warehouse.connection import require_warehouse
 
 FORMATS = {"geoparquet": ".parquet", "gpkg": ".gpkg", "fgb": ".fgb", "csv": ".csv"}
 DRIVERS = {"gpkg": "GPKG", "fgb": "FlatGeobuf", "csv": "CSV"}
@@ -59,8 +60,7 @@ def export_installations(database_path: str, output: str, *, fmt: str = "geoparq
 
 def _installations(database_path: str, datasets: list[str] | None, countries: list[str] | None) -> gpd.GeoDataFrame:
     """The selected rows of ``curated.installations`` with each dataset's licence, along a Hilbert curve."""
-    if not os.path.exists(database_path):
-        raise ExportError(f"no warehouse at {database_path}; run `pvdoi run` first")
+    require_warehouse(database_path, ExportError)
     where, params = [], []
     if datasets:
         where.append(f"i.dataset_id IN ({', '.join('?' for _ in datasets)})")

@@ -18,6 +18,7 @@ import numpy as np
 from pvdoi.atomic import write_text_atomic
 from pvdoi.duckdb_ext import connect
 from pvdoi.errors import ExportError
+from pvdoi.warehouse.connection import require_warehouse
 
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#808000",
            "#000075"]
@@ -25,8 +26,7 @@ PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f
 
 def write_map(database_path: str, output: str) -> str:
     """The map page of ``curated.installations`` written to ``output``; its path."""
-    if not os.path.exists(database_path):
-        raise ExportError(f"no warehouse at {database_path}; run `pvdoi run` first")
+    require_warehouse(database_path, ExportError)
     con = connect(database_path, read_only=True)
     try:
         points = con.execute("""SELECT dataset_id, centroid_lon, centroid_lat FROM curated.installations

@@ -60,13 +60,8 @@ class DatasetResult:
 
     @property
     def licence_warning(self) -> str | None:
-        """Why the dataset's licence needs a look before use (unspecified, non-commercial, no derivatives), or None."""
-        text = (self.license or "unspecified").lower().replace("_", "-")
-        if text in ("unspecified", "unknown", "none", "proprietary", "other"):
-            return f"licence {self.license or 'unspecified'}: ask the authors before reusing it"
-        if any(part in text.split("-") for part in ("nc", "nd")) or "noncommercial" in text:
-            return f"licence {self.license}: restricts use (non-commercial or no derivatives)"
-        return None
+        """Why the dataset's licence needs a look before use, or None (see :func:`licence_warning`)."""
+        return licence_warning(self.license)
 
     @property
     def dropped(self) -> int:
@@ -98,3 +93,13 @@ class DatasetResult:
             data[key] = tuple(data.get(key) or ())
         return cls(**data)
 
+
+
+def licence_warning(license: str | None) -> str | None:
+    """Why a licence needs a look before use (unspecified, non-commercial, no derivatives), or None."""
+    text = (license or "unspecified").lower().replace("_", "-")
+    if text in ("unspecified", "unknown", "none", "proprietary", "other"):
+        return f"licence {license or 'unspecified'}: ask the authors before reusing it"
+    if any(part in text.split("-") for part in ("nc", "nd")) or "noncommercial" in text:
+        return f"licence {license}: restricts use (non-commercial or no derivatives)"
+    return None

@@ -112,8 +112,8 @@ def plan_build(database_path: str, inputs: dict, *, force: bool = False) -> tupl
         return "forced: every model and test", None
     if last is None:
         return "no earlier build recorded: every model and test", None
-    previous, relations = last
-    if relations != _relations(database_path):
+    previous, relations, relations_now = last
+    if relations != relations_now:
         return "models missing from the warehouse since the last build: every model and test", None
     if previous == inputs:
         return "skip", None
@@ -197,22 +197,15 @@ def _node(r) -> NodeResult:
                       message)
 
 
-def _last_build(database_path: str) -> tuple[dict, int] | None:
+def _last_build(database_path: str) -> tuple[dict, int, int] | None:
+    """The last recorded build's inputs and relation count, and the relations there are now (one connection)."""
     con = connect(database_path, read_only=True, extensions=())
     try:
         exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw_data' "
                              "AND table_name = 'dbt_builds'").fetchone()[0]
         row = con.execute(f"SELECT inputs, relations FROM {BUILDS} ORDER BY built_at DESC LIMIT 1").fetchone() \
             if exists else None
-    finally:
-        con.close()
-    return (json.loads(row[0]), row[1]) if row else None
-
-
-def _relations(database_path: str) -> int:
-    con = connect(database_path, read_only=True, extensions=())
-    try:
-        return _relations_of(con)
+        return (json.loads(row[0]), row[1], _relations_of(con)) if row else None
     finally:
         con.close()
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 from dbt.cli.main import dbtRunner, dbtRunnerResult
 from pyproj import Transformer
 from shapely import affinity
@@ -28,6 +27,7 @@ from shapely import affinity
 from pvdoi import DBT_PROJECT_DIR, DEFAULT_MANIFEST
 from pvdoi.attributes import RESERVED
 from pvdoi.duckdb_ext import connect, install_extensions
+from pvdoi.transform import release_dbt_duckdb
 from pvdoi.manifest import load_manifest
 from pvdoi.transform import dbt_vars
 from pvdoi.warehouse.divisions import DDL as OVERTURE_DDL
@@ -250,20 +250,8 @@ def run_dbt(command: list[str], database: Path, work_dir: Path, *, manifest: Pat
         try:
             result = dbtRunner().invoke(args)
         finally:
-            _release_dbt_duckdb()
+            release_dbt_duckdb()
     return DbtRun(result, database, time.perf_counter() - started)
-
-
-def _release_dbt_duckdb() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process after an in-process invoke.
-
-    Without this, any other connection to the file with another configuration (read_only=True, say)
-    fails with "Can't open a connection to same database file with a different configuration".
-    """
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        environment.close()
-    DuckDBConnectionManager.close_all_connections()
 
 
 def failed_nodes(run: DbtRun) -> list[str]:

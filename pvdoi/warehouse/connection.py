@@ -62,6 +62,13 @@ CREATE TABLE IF NOT EXISTS raw_data.datasets (
 DDL = DDL.format(rtree_ddl=RTREE_DDL)
 
 
+def require_warehouse(path: str, error: type[Exception] = WarehouseError) -> str:
+    """``path`` when the warehouse file exists, else ``error`` saying to run the main job first."""
+    if not os.path.exists(path):
+        raise error(f"no warehouse at {path}; run `pvdoi run` first")
+    return path
+
+
 @contextmanager
 def warehouse_lock(path: str, *, lock_timeout_s: float = 600.0):
     """Hold the warehouse's writer lock; a second run waits, then fails with a clear message."""
