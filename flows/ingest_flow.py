@@ -19,6 +19,7 @@ from pvdoi.manifest import load_manifest
 from pvdoi.results import DatasetResult
 from pvdoi.settings import get_settings
 from pvdoi.warehouse import ensure_division_areas_table
+from pvdoi.warehouse.lake import is_lake
 
 _SETTINGS = get_settings()
 # The deployment's Run form offers the manifest's datasets as a multi-select: its parameter schema is made when the
@@ -58,7 +59,8 @@ def pv_doi_ingest(
         force_download: Download and verify every file again even if the store holds it.
         use_cache: Reuse Hamilton's cache (unchanged steps are not recomputed).
         cache_path: Hamilton cache folder (default: the settings' PVDOI_CACHE_PATH, ./.hamilton_cache).
-        database_path: DuckDB warehouse file (default: PVDOI_DATABASE_PATH, else <data_dir>/eo_pv_data.duckdb).
+        database_path: DuckDB warehouse file or DuckLake URI (default: PVDOI_DATABASE_PATH, else the lake with
+            PVDOI_WAREHOUSE_BACKEND=ducklake, else <data_dir>/eo_pv_data.duckdb).
         run_dbt: Run `dbt build` (staging, prepared, curated models and their tests) after the load.
         overture: Before dbt, fetch the Overture Maps country and region areas around the installations
             (PVDOI_OVERTURE_* settings); off, the country and region columns stay empty.
@@ -69,7 +71,8 @@ def pv_doi_ingest(
     settings = get_settings()
     options = IngestOptions.resolve(settings, data_dir=data_dir, cache_path=cache_path, use_cache=use_cache,
                                     force_download=force_download, max_mb=max_mb)
-    database_path = os.path.abspath(database_path or settings.warehouse_path(options.data_dir))
+    database_path = database_path or settings.warehouse_path(options.data_dir)
+    database_path = database_path if is_lake(database_path) else os.path.abspath(database_path)
     ids = plan(datasets, options.manifest_path)
     progress = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
                                         description="Datasets finished in this run")

@@ -7,6 +7,7 @@ import os
 
 from pvdoi import DBT_PROJECT_DIR
 from pvdoi.warehouse.connection import require_warehouse
+from pvdoi.warehouse.lake import is_lake
 from pvdoi.duckdb_ext import install_extensions
 from pvdoi.errors import DbtBuildError
 from pvdoi.warehouse import warehouse_lock
@@ -23,7 +24,8 @@ def generate_docs(database_path: str, out_dir: str, *, dbt_vars: dict | None = N
     out_dir = os.path.abspath(out_dir)
     args = ["docs", "generate", "--quiet", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
             str(DBT_PROJECT_DIR), "--target-path", out_dir, "--log-path", os.path.join(out_dir, "logs"),
-            "--vars", json.dumps({**(dbt_vars or {}), "database_path": os.path.abspath(database_path)})]
+            "--vars", json.dumps({**(dbt_vars or {}), "database_path": database_path if is_lake(database_path)
+                                                          else os.path.abspath(database_path)})]
     with warehouse_lock(database_path):
         try:
             result = dbtRunner().invoke(args)

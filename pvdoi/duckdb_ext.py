@@ -1,4 +1,6 @@
-"""DuckDB extensions installed from their PyPI wheels (no network), and connections that load them."""
+"""DuckDB extensions installed from their PyPI wheels (no network), and connections that load them: to a DuckDB file,
+or to a DuckLake (a ``ducklake:`` URI, attached as ``lake`` and in use; the warehouse's side of it is
+:mod:`pvdoi.warehouse.lake`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ from functools import cache
 
 import duckdb
 
-_WHEELS = {"spatial": "duckdb_extension_spatial", "httpfs": "duckdb_extension_httpfs"}
+from pvdoi.errors import WarehouseError
+
+LAKE = "lake"  # the name a DuckLake is attached under
+_WHEELS = {"spatial": "duckdb_extension_spatial", "httpfs": "duckdb_extension_httpfs",
+           # the DuckLake backend (pvdoi/warehouse/lake.py) and its catalogs
+           "ducklake": "duckdb_extension_ducklake", "sqlite": "duckdb_extension_sqlite",
+           "postgres": "duckdb_extension_postgres"}
 
 
 def _wheel_binary(name: str) -> str:
@@ -32,7 +40,10 @@ def install_extensions(names: tuple[str, ...] = ("spatial", "httpfs")) -> None:
 
 
 def connect(path: str = ":memory:", *, extensions: tuple[str, ...] = ("spatial",), read_only: bool = False):
-    """A DuckDB connection with the given extensions loaded (installed from their wheels first if need be)."""
+    """A DuckDB connection with the given extensions loaded (installed from their wheels first if need be); for a
+    DuckLake URI (``ducklake:...``), an in-memory connection with the lake attached and in use."""
+    if is_lake(path):
+        return connect_lake(path, extensions=extensions, read_only=read_only)
     con = duckdb.connect(path, read_only=read_only)
     try:
         _load(con, extensions)
@@ -40,6 +51,64 @@ def connect(path: str = ":memory:", *, extensions: tuple[str, ...] = ("spatial",
         con.close()
         raise
     return con
+
+
+def is_lake(path: str) -> bool:
+    """The warehouse named by ``path`` is a DuckLake URI, not a DuckDB file."""
+    return str(path).startswith("ducklake:")
+
+
+def catalog_file(uri: str) -> str | None:
+    """The SQLite catalog file of a lake URI (None for a PostgreSQL catalog)."""
+    return uri.removeprefix("ducklake:sqlite:") if uri.startswith("ducklake:sqlite:") else None
+
+
+def lake_data_path(uri: str) -> str:
+    """Where the lake's data files go: ``PVDOI_LAKE_DATA_PATH``, else ``files/`` beside a SQLite catalog."""
+    from pvdoi.settings import get_settings  # not at import: most connections are to a file
+
+    configured = get_settings().lake_data_path
+    if configured:
+        return configured if configured.endswith("/") else configured + "/"
+    catalog = catalog_file(uri)
+    if catalog is None:
+        raise WarehouseError(f"the lake {uri!r} has no local catalog folder: set PVDOI_LAKE_DATA_PATH to a folder or "
+                             "an s3:// URL for its data files")
+    return os.path.join(os.path.dirname(os.path.abspath(catalog)), "files") + "/"
+
+
+def connect_lake(uri: str, *, extensions: tuple[str, ...] = ("spatial",), read_only: bool = False,
+                 snapshot: int | None = None):
+    """An in-memory DuckDB connection with the lake attached as ``lake`` and in use (read-only as it was at
+    ``snapshot`` when given)."""
+    catalog = catalog_file(uri)
+    if catalog is not None and not read_only:
+        os.makedirs(os.path.dirname(os.path.abspath(catalog)), exist_ok=True)
+    files = lake_data_path(uri)
+    if "://" not in files and not read_only:
+        os.makedirs(files, exist_ok=True)
+    options = [f"DATA_PATH {_quote(files)}"]
+    if read_only or snapshot is not None:
+        options.append("READ_ONLY")
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    con = duckdb.connect()
+    try:
+        for name in ("ducklake", "sqlite" if catalog is not None else "postgres", *extensions):
+            load_extension(con, name)
+        con.execute(f"ATTACH {_quote(uri)} AS {LAKE} ({', '.join(options)})")
+        con.execute(f"USE {LAKE}")
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseError(f"cannot attach the lake {uri!r} (data files {files}): {exc}") from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _load(con, names: tuple[str, ...]) -> None:

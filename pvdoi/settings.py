@@ -31,7 +31,14 @@ class Settings(BaseSettings):
     manifest_path: str = str(DEFAULT_MANIFEST)
     data_dir: str = "data"
     cache_path: str = ".hamilton_cache"
-    database_path: str | None = None
+    database_path: str | None = None  # a DuckDB file, or a DuckLake URI (ducklake:sqlite:... / ducklake:postgres:...)
+
+    # The warehouse backend: one DuckDB file (default), or a DuckLake (pvdoi/warehouse/lake.py): a catalog (a SQLite
+    # file for several processes on one machine, `postgres:<libpq conninfo>` for several machines) and its data
+    # files in a folder or an s3:// URL (default: files/ beside a SQLite catalog; required with Postgres).
+    warehouse_backend: Literal["duckdb", "ducklake"] = "duckdb"
+    lake_catalog: str | None = None  # default <data_dir>/lake/catalog.sqlite
+    lake_data_path: str | None = None
 
     max_mb: float = 2048.0
     max_extract_ratio: float = 200.0
@@ -69,9 +76,16 @@ class Settings(BaseSettings):
         }
 
     def warehouse_path(self, data_dir: str | None = None) -> str:
-        """The DuckDB file: ``PVDOI_DATABASE_PATH``, else ``eo_pv_data.duckdb`` in ``data_dir`` (default: the
-        settings' data folder)."""
-        return self.database_path or os.path.join(data_dir or self.data_dir, "eo_pv_data.duckdb")
+        """The warehouse: ``PVDOI_DATABASE_PATH``, else with the ``ducklake`` backend the lake's URI
+        (``ducklake:sqlite:<catalog>`` or ``ducklake:postgres:<conninfo>``), else ``eo_pv_data.duckdb`` in
+        ``data_dir`` (default: the settings' data folder)."""
+        if self.database_path:
+            return self.database_path
+        folder = data_dir or self.data_dir
+        if self.warehouse_backend == "ducklake":
+            catalog = self.lake_catalog or os.path.join(folder, "lake", "catalog.sqlite")
+            return "ducklake:" + (catalog if catalog.startswith("postgres:") else "sqlite:" + os.path.abspath(catalog))
+        return os.path.join(folder, "eo_pv_data.duckdb")
 
 
 def token(settings: Settings, repository: str) -> str | None:

@@ -2,7 +2,8 @@
 
 The flow's load tasks and the dbt task open the database, one after another. A file lock beside it serialises
 writers on one machine (a second waits up to ``lock_timeout_s`` and then fails with a message naming the lock);
-DuckDB's own single-writer lock stops writers from other machines sharing the file.
+DuckDB's own single-writer lock stops writers from other machines sharing the file. A DuckLake warehouse
+(``ducklake:`` URI, :mod:`pvdoi.warehouse.lake`) takes no lock: its writers commit transactions side by side.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from filelock import FileLock, Timeout
 
 from pvdoi.duckdb_ext import connect, load_extension
 from pvdoi.errors import WarehouseError
+from pvdoi.duckdb_ext import catalog_file, is_lake
+from pvdoi.warehouse.lake import lake_warehouse
 
 RTREE = "doi_pv_features_geometry_rtree"
 RTREE_DDL = f"CREATE INDEX IF NOT EXISTS {RTREE} ON raw_data.doi_pv_features USING RTREE (geometry);"
@@ -63,15 +66,21 @@ DDL = DDL.format(rtree_ddl=RTREE_DDL)
 
 
 def require_warehouse(path: str, error: type[Exception] = WarehouseError) -> str:
-    """``path`` when the warehouse file exists, else ``error`` saying to run the main job first."""
-    if not os.path.exists(path):
+    """``path`` when the warehouse file (or a lake's SQLite catalog) exists, else ``error`` saying to run the main job
+    first."""
+    if is_lake(path) and catalog_file(path) is None:
+        return path  # a PostgreSQL catalog: attaching it tells
+    if not os.path.exists(catalog_file(path) or path):
         raise error(f"no warehouse at {path}; run `pvdoi run` first")
     return path
 
 
 @contextmanager
 def warehouse_lock(path: str, *, lock_timeout_s: float = 600.0):
-    """Hold the warehouse's writer lock; a second run waits, then fails with a clear message."""
+    """Hold the warehouse's writer lock; a second run waits, then fails with a clear message (none for a lake)."""
+    if is_lake(path):
+        yield
+        return
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     lock = FileLock(os.path.abspath(path) + ".lock")
     try:
@@ -92,7 +101,12 @@ def warehouse(path: str, *, lock_timeout_s: float = 600.0, spatial: bool = True)
     With ``spatial=False`` the spatial extension is loaded only if the schema (its R-tree included) has to be
     created; :func:`load_datasets` loads it once a dataset has rows to load. Loading it costs 0.15 s per
     connection, which a run whose datasets are all unchanged paid for checks that need none of it.
+    A lake (``ducklake:`` URI) is attached instead, with spatial loaded and no lock.
     """
+    if is_lake(path):
+        with lake_warehouse(path, DDL) as con:
+            yield con
+        return
     with warehouse_lock(path, lock_timeout_s=lock_timeout_s):
         # a write-ahead log left by a killed run may hold R-tree changes: replayed and checkpointed with spatial
         spatial = spatial or os.path.exists(path + ".wal")

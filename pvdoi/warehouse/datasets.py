@@ -11,6 +11,7 @@ from pvdoi.errors import WarehouseError
 from pvdoi.results import DatasetResult
 from pvdoi.settings import get_settings
 from pvdoi.warehouse.connection import RTREE, RTREE_DDL
+from pvdoi.warehouse.lake import commit_message, in_lake, retry_on_conflict, rollback
 
 log = logging.getLogger("pvdoi.warehouse")
 REBUILD_INDEX_ROWS = 50_000  # loads of more rows drop the R-tree and build it again after
@@ -32,7 +33,7 @@ def load_datasets(con, reports: list[DatasetResult]) -> list[dict]:
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if changed:
         load_extension(con, "spatial")  # the GEOMETRY column's conversions and the R-tree
-    rebuild = sum(r.geoparquet.rows for r in changed) >= REBUILD_INDEX_ROWS  # else kept up to date
+    rebuild = sum(r.geoparquet.rows for r in changed) >= REBUILD_INDEX_ROWS and not in_lake(con)  # lake: no index
     if rebuild:
         con.execute(f"DROP INDEX IF EXISTS raw_data.{RTREE}")
     try:
@@ -72,7 +73,12 @@ def _unchanged_rows(con, report: DatasetResult) -> int | None:
 
 
 def load_dataset(con, report: DatasetResult) -> dict:
-    """Replace one dataset's rows and catalog entry in a single transaction; skip when the file is unchanged."""
+    """Replace one dataset's rows and catalog entry in a single transaction; skip when the file is unchanged (the
+    whole of it run again after a write conflict with another writer of a lake)."""
+    return retry_on_conflict(_load_dataset, con, report)
+
+
+def _load_dataset(con, report: DatasetResult) -> dict:
     dataset_id, parquet = report.dataset_id, report.geoparquet
     rows = _unchanged_rows(con, report)
     if rows is not None:
@@ -97,9 +103,10 @@ def load_dataset(con, report: DatasetResult) -> dict:
             [dataset_id, report.doi, report.title, report.license, report.repository, report.record_id,
              report.record_version, json.dumps(list(report.files)), counts["read"], counts["written"],
              report.expected_count, json.dumps(counts), parquet.path, parquet.sha256, now])
+        commit_message(con, f"load {dataset_id}", dataset_id=dataset_id, rows=rows, sha256=parquet.sha256)
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     log.info("loaded %d rows of %s", rows, dataset_id)
     return {"dataset_id": dataset_id, "rows": rows, "loaded": True, "deleted": deleted}

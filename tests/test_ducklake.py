@@ -1,0 +1,126 @@
+"""The DuckLake backend (pvdoi/warehouse/lake.py): the flow loads a lake with a SQLite catalog and dbt builds on it,
+with the same curated rows as the DuckDB file; writers of different datasets at once both succeed; a load killed in
+the middle of its transaction leaves the dataset as it was.
+
+All real: DuckLake, its SQLite catalog, separate processes; no mocks.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pvdoi.duckdb_ext import connect
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WRITER = os.path.join(ROOT, "tests", "lake_writer.py")
+INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
+CURATED = ("curated.installations", "curated.dataset_summary", "curated.country_summary",
+           "curated.installation_shape_metrics", "prepared.int_installations_unioned")
+
+
+def _counts(database: str) -> dict[str, int]:
+    con = connect(database, read_only=True)
+    try:
+        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in CURATED}
+    finally:
+        con.close()
+
+
+def _run(workdir, name: str, datasets=None):
+    from flows.ingest_flow import pv_doi_ingest
+
+    return pv_doi_ingest(datasets=datasets, data_dir=str(workdir / name), cache_path=str(workdir / "cache"),
+                         run_dbt=True, overture=False, return_state=True)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_on_a_sqlite_catalog_lake_builds_the_same_curated_rows_as_duckdb(repo, workdir, monkeypatch):
+    state = _run(workdir, "duckdb")
+    assert state.is_completed(), state.message
+    expected = _counts(str(workdir / "duckdb" / "eo_pv_data.duckdb"))
+
+    monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
+    state = _run(workdir, "lake")
+    assert state.is_completed(), state.message
+    lake = f"ducklake:sqlite:{workdir / 'lake' / 'lake' / 'catalog.sqlite'}"
+    assert _counts(lake) == expected and expected["curated.installations"] > 1000
+    assert not (workdir / "lake" / "eo_pv_data.duckdb").exists()
+    assert list((workdir / "lake" / "lake" / "files").rglob("*.parquet"))  # the rows live in the lake's files
+
+
+def _writer(uri: str, report: str, times: int, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.Popen([sys.executable, WRITER, uri, report, str(times), *extra], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _reports(workdir, *datasets: str) -> list[str]:
+    """The datasets' look-alikes ingested for real, each result pickled for a writer process."""
+    from flows.dataflow import run_dataset
+
+    paths = []
+    for dataset in datasets:
+        path = workdir / f"{dataset}.pickle"
+        path.write_bytes(pickle.dumps(run_dataset(dataset)))
+        paths.append(str(path))
+    return paths
+
+
+def _rows(uri: str) -> dict[str, int]:
+    con = connect(uri, read_only=True)
+    try:
+        return dict(con.execute("select dataset_id, count(*) from raw_data.doi_pv_features group by 1").fetchall())
+    finally:
+        con.close()
+
+
+def test_two_processes_loading_different_datasets_into_one_lake_at_once_both_succeed(repo, workdir):
+    india, china = _reports(workdir, INDIA, CHINA)
+    uri = f"ducklake:sqlite:{workdir / 'lake' / 'catalog.sqlite'}"
+    writers = [_writer(uri, india, 4), _writer(uri, china, 4)]  # each replaces its dataset's rows 4 times
+    outputs = [w.communicate(timeout=300) for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], outputs
+    china_rows = pickle.loads(open(china, "rb").read()).geoparquet.rows
+    assert _rows(uri) == {INDIA: 1363, CHINA: china_rows}
+    con = connect(uri, read_only=True)
+    try:
+        loads = [m for (m,) in con.execute("select commit_message from lake.snapshots() "
+                                           "where commit_message like 'load %' order by snapshot_id").fetchall()]
+    finally:
+        con.close()
+    assert sorted(loads) == sorted([f"load {INDIA}"] * 4 + [f"load {CHINA}"] * 4)  # one snapshot per load
+
+
+def test_a_load_killed_inside_its_transaction_leaves_the_previous_snapshot_of_the_dataset(repo, workdir):
+    [india] = _reports(workdir, INDIA)
+    uri = f"ducklake:sqlite:{workdir / 'lake' / 'catalog.sqlite'}"
+    first = _writer(uri, india, 1)
+    assert first.communicate(timeout=300)[0].strip() == "done"
+
+    def state() -> list[tuple]:
+        con = connect(uri, read_only=True)
+        try:
+            return con.execute("select max(snapshot_id), (select list(distinct loaded_at) from "
+                               "raw_data.doi_pv_features), (select geoparquet_sha256 from raw_data.datasets) "
+                               "from lake.snapshots()").fetchall()
+        finally:
+            con.close()
+
+    before = state()
+    killed = _writer(uri, india, 1, "--stop-before-commit")
+    ready = killed.stdout.readline().strip()
+    assert ready == "ready", killed.communicate(timeout=60)  # its rows deleted and inserted, not committed
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    assert state() == before and before[0][2].endswith(" load 0")
+    assert _rows(uri) == {INDIA: 1363}
+    again = _writer(uri, india, 1)  # nothing left locked: the next load goes through
+    assert again.communicate(timeout=300)[0].strip() == "done"
+    assert state()[0][0] > before[0][0]
