@@ -12,6 +12,7 @@ import typer
 from flows.cache_cli import CacheOpt, cache_app
 from flows.console import VERBOSITY, configure_logging, error
 from flows.datasets_cli import datasets_app
+from flows.history_cli import history
 from flows.open_cli import docs, export, map_
 from flows.summary import console, print_summary
 from pvdoi.errors import PVDOIError
@@ -32,6 +33,7 @@ app.command()(export)
 app.add_typer(datasets_app, name="datasets")
 app.command()(docs)
 app.command(name="map")(map_)
+app.command()(history)
 
 DatasetsArg = Annotated[list[str] | None, typer.Argument(help="dataset ids from the manifest (default: all)")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dataset of the manifest (the default)")]

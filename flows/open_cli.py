@@ -24,13 +24,15 @@ def export(output: Annotated[str, typer.Option("--output", "-o", help="file to w
            = None,
            country: Annotated[list[str] | None, typer.Option("--country", help="only this ISO country code "
                                                                                 "(repeatable)")] = None,
+           at: Annotated[int | None, typer.Option("--at", help="the lake as it was at this snapshot (`pvdoi "
+                                                               "history`; ducklake backend only)")] = None,
            database: DatabaseOpt = None, data_dir: DataOpt = None) -> None:
     """Write curated.installations (geometry, ids, areas, capacity, dates, country, region, DOI, licence) to a file."""
     from pvdoi.export import export_installations
 
     path = database or get_settings().warehouse_path(data_dir)
     try:
-        rows = export_installations(path, output, fmt=fmt, datasets=dataset, countries=country)
+        rows = export_installations(path, output, fmt=fmt, datasets=dataset, countries=country, at=at)
     except PVDOIError as exc:
         error(str(exc))
         raise typer.Exit(2) from None

@@ -15,7 +15,7 @@ import geopandas as gpd
 import shapely
 
 from pvdoi.atomic import publish
-from pvdoi.duckdb_ext import connect
+from pvdoi.duckdb_ext import connect, connect_lake, is_lake
 from pvdoi.errors import ExportError, WarehouseError
 from pvdoi.warehouse.connection import require_warehouse
 
@@ -29,11 +29,15 @@ ROW_GROUP_SIZE = 65_536
 
 
 def export_installations(database_path: str, output: str, *, fmt: str = "geoparquet",
-                         datasets: list[str] | None = None, countries: list[str] | None = None) -> int:
-    """Write the selected installations to ``output`` in ``fmt``; the number of rows written."""
+                         datasets: list[str] | None = None, countries: list[str] | None = None,
+                         at: int | None = None) -> int:
+    """Write the selected installations to ``output`` in ``fmt`` (from a lake as it was at snapshot ``at`` when
+    given); the number of rows written."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    frame = _installations(database_path, datasets, countries)
+    if at is not None and not is_lake(database_path):
+        raise ExportError(f"--at {at} reads a DuckLake snapshot; {database_path} is a DuckDB file")
+    frame = _installations(database_path, datasets, countries, at)
     if frame.empty:
         raise ExportError(f"no installations match datasets={datasets or 'all'} countries={countries or 'all'} "
                           f"in {database_path}")
@@ -58,7 +62,8 @@ def export_installations(database_path: str, output: str, *, fmt: str = "geoparq
     return len(frame)
 
 
-def _installations(database_path: str, datasets: list[str] | None, countries: list[str] | None) -> gpd.GeoDataFrame:
+def _installations(database_path: str, datasets: list[str] | None, countries: list[str] | None,
+                   at: int | None = None) -> gpd.GeoDataFrame:
     """The selected rows of ``curated.installations`` with each dataset's licence, along a Hilbert curve."""
     require_warehouse(database_path, ExportError)
     where, params = [], []
@@ -74,7 +79,7 @@ def _installations(database_path: str, datasets: list[str] | None, countries: li
         FROM curated.installations i LEFT JOIN raw_data.datasets d USING (dataset_id)
         {'WHERE ' + ' AND '.join(where) if where else ''}
         ORDER BY ST_Hilbert(i.geometry, ST_Extent(ST_MakeEnvelope(-180, -90, 180, 90))), i.installation_key"""
-    con = connect(database_path, read_only=True)
+    con = connect(database_path, read_only=True) if at is None else connect_lake(database_path, snapshot=at)
     try:
         table = con.execute(sql, params).fetch_arrow_table()
     except Exception as exc:  # a warehouse without the curated models, a locked file

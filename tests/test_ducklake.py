@@ -52,6 +52,41 @@ def test_a_run_on_a_sqlite_catalog_lake_builds_the_same_curated_rows_as_duckdb(r
     assert _counts(lake) == expected and expected["curated.installations"] > 1000
     assert not (workdir / "lake" / "eo_pv_data.duckdb").exists()
     assert list((workdir / "lake" / "lake" / "files").rglob("*.parquet"))  # the rows live in the lake's files
+    _history_and_export_at(lake, workdir, expected["curated.installations"])
+
+
+def _history_and_export_at(lake: str, workdir, installations: int) -> None:
+    """`pvdoi history` lists each dataset's load (rows, run id); `pvdoi export --at` reads the lake as it was."""
+    import json
+
+    import geopandas as gpd
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    shown = CliRunner().invoke(app, ["history", "--database", lake, "--limit", "0", "--json"])
+    assert shown.exit_code == 0, shown.output
+    snapshots = json.loads(shown.stdout)
+    loads = {s["dataset_id"]: s for s in snapshots if s["message"] and s["message"].startswith("load ")}
+    con = connect(lake, read_only=True)
+    try:
+        rows = dict(con.execute("select dataset_id, count(*) from raw_data.doi_pv_features group by 1").fetchall())
+    finally:
+        con.close()
+    assert {d: s["rows"] for d, s in loads.items()} == rows and len(rows) == 6
+    assert all(s["run_id"] for s in loads.values())  # the flow run that loaded it
+    built = snapshots[0]["snapshot"]
+    con = connect(lake)
+    try:  # a later change: one dataset's installations gone
+        con.execute("delete from curated.installations where dataset_id = ?", [INDIA])
+    finally:
+        con.close()
+    for at, expected in ((None, installations - 1363), (built, installations)):
+        out = str(workdir / f"at-{at}.parquet")
+        done = CliRunner().invoke(app, ["export", "--database", lake, "-o", out]
+                                  + (["--at", str(at)] if at is not None else []))
+        assert done.exit_code == 0, done.output
+        assert len(gpd.read_parquet(out)) == expected
 
 
 def _writer(uri: str, report: str, times: int, *extra: str) -> subprocess.Popen:
