@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -22,6 +24,25 @@ WRITER = os.path.join(ROOT, "tests", "lake_writer.py")
 INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
 CURATED = ("curated.installations", "curated.dataset_summary", "curated.country_summary",
            "curated.installation_shape_metrics", "prepared.int_installations_unioned")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def lake_uri(request, tmp_path, monkeypatch):
+    """A fresh lake with a SQLite catalog file, or a PostgreSQL catalog on a real server (pgserver) started in a
+    temporary folder (short: the server's socket lives there)."""
+    if request.param == "sqlite":
+        yield f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
+        return
+    import pgserver
+
+    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(tmp_path / "lake-files"))
+    try:
+        yield f"ducklake:postgres:dbname=postgres host={folder} user=postgres"
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _counts(database: str) -> dict[str, int]:
@@ -115,9 +136,9 @@ def _rows(uri: str) -> dict[str, int]:
         con.close()
 
 
-def test_two_processes_loading_different_datasets_into_one_lake_at_once_both_succeed(repo, workdir):
+def test_two_processes_loading_different_datasets_into_one_lake_at_once_both_succeed(repo, workdir, lake_uri):
     india, china = _reports(workdir, INDIA, CHINA)
-    uri = f"ducklake:sqlite:{workdir / 'lake' / 'catalog.sqlite'}"
+    uri = lake_uri
     writers = [_writer(uri, india, 4), _writer(uri, china, 4)]  # each replaces its dataset's rows 4 times
     outputs = [w.communicate(timeout=300) for w in writers]
     assert [w.returncode for w in writers] == [0, 0], outputs
@@ -159,3 +180,24 @@ def test_a_load_killed_inside_its_transaction_leaves_the_previous_snapshot_of_th
     again = _writer(uri, india, 1)  # nothing left locked: the next load goes through
     assert again.communicate(timeout=300)[0].strip() == "done"
     assert state()[0][0] > before[0][0]
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkeypatch):
+    """The catalog several machines would share: a real PostgreSQL server; the data files in a local folder."""
+    import pgserver
+
+    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
+        monkeypatch.setenv("PVDOI_LAKE_CATALOG", f"postgres:dbname=postgres host={folder} user=postgres")
+        monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(workdir / "lake-files"))
+        state = _run(workdir, "pg", datasets=[INDIA, CHINA])
+        assert state.is_completed(), state.message
+        counts = _counts(f"ducklake:postgres:dbname=postgres host={folder} user=postgres")
+        assert counts["curated.installations"] == counts["prepared.int_installations_unioned"] > 1363
+        assert list((workdir / "lake-files").rglob("*.parquet"))
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
