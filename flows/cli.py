@@ -118,12 +118,14 @@ ForceDbtOpt = Annotated[bool, typer.Option("--force-dbt", help="build every dbt 
 def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
         no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
         database: DatabaseOpt = None, no_dbt: NoDbtOpt = False, no_overture: NoOvertureOpt = False,
-        force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None) -> None:
+        force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None,
+        dask: Annotated[str | None, typer.Option("--dask", help="dataset tasks on this Dask scheduler, or local[:N] "
+                                                 "(default PVDOI_DASK_ADDRESS; needs the dask extra)")] = None) -> None:
     """The main job: the Prefect flow on a temporary local API: ingest, load, Overture divisions, dbt build."""
     _use_manifest(manifest)
     failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache, data_dir=data_dir,
                       force_download=force_download, cache_path=cache_path, database_path=database,
-                      run_dbt=not no_dbt, overture=not no_overture, force_dbt=force_dbt)
+                      run_dbt=not no_dbt, overture=not no_overture, force_dbt=force_dbt, dask_address=dask)
     if failed:
         raise typer.Exit(1)
 

@@ -13,6 +13,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from flows.artifacts import publish_results
+from flows.dask_runner import dataset_submitter
 from flows.fanout import IngestOptions, ingest_all, plan
 from flows.tasks import dbt_build, fetch_divisions, ingest_dataset, load_dataset, load_divisions
 from pvdoi.manifest import load_manifest
@@ -47,6 +48,7 @@ def pv_doi_ingest(
     data_dir: str | None = None,
     force_dbt: bool = False,
     dbt_task_per_node: bool = False,
+    dask_address: str | None = None,
 ):
     """Every selected dataset through its Hamilton dataflow and into the warehouse, then Overture and ``dbt build``.
 
@@ -59,14 +61,14 @@ def pv_doi_ingest(
         force_download: Download and verify every file again even if the store holds it.
         use_cache: Reuse Hamilton's cache (unchanged steps are not recomputed).
         cache_path: Hamilton cache folder (default: the settings' PVDOI_CACHE_PATH, ./.hamilton_cache).
-        database_path: DuckDB warehouse file or DuckLake URI (default: PVDOI_DATABASE_PATH, else the lake with
-            PVDOI_WAREHOUSE_BACKEND=ducklake, else <data_dir>/eo_pv_data.duckdb).
+        database_path: DuckDB file or DuckLake URI (default: PVDOI_DATABASE_PATH, else Settings.warehouse_path).
         run_dbt: Run `dbt build` (staging, prepared, curated models and their tests) after the load.
         overture: Before dbt, fetch the Overture Maps country and region areas around the installations
             (PVDOI_OVERTURE_* settings); off, the country and region columns stay empty.
         data_dir: Output folder for GeoParquet, status and dbt target (default ./data).
         force_dbt: Build every dbt model and test even when nothing changed since the last build.
         dbt_task_per_node: Show each dbt model and test as its own Prefect task (prefect-dbt; slower).
+        dask_address: Dataset tasks on this Dask scheduler or `local[:N]` (PVDOI_DASK_ADDRESS; flows/dask_runner.py).
     """
     settings = get_settings()
     options = IngestOptions.resolve(settings, data_dir=data_dir, cache_path=cache_path, use_cache=use_cache,
@@ -87,7 +89,8 @@ def pv_doi_ingest(
             if not state.is_completed():
                 failures.append(f"warehouse load of {result.dataset_id} ({_error(state)})")
 
-    results = ingest_all(ids, options, lambda d: ingest_dataset.submit(d, options), load)
+    with dataset_submitter(dask_address or settings.dask_address, ingest_dataset, options) as submit:
+        results = ingest_all(ids, options, submit, load)
     dbt = None
     if run_dbt and not failures and any(r.ok for r in results.values()):
         dbt = _divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,

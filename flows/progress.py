@@ -27,6 +27,9 @@ class RunProgress:
         self._lock = threading.Lock()
         self._rows: dict[str, list] = {}
 
+    def __reduce__(self):  # sent to a Dask worker (with a task pickled by value): that process's own PROGRESS
+        return _progress, ()
+
     def stage(self, name: str, stage: str, detail: str = "") -> None:
         with self._lock:
             row = self._rows.setdefault(name, [stage, time.monotonic(), detail, None])
@@ -55,6 +58,10 @@ class RunProgress:
 
 
 PROGRESS = RunProgress()
+
+
+def _progress() -> RunProgress:
+    return PROGRESS
 
 
 class StageHook(NodeExecutionHook):

@@ -1,0 +1,39 @@
+"""The flow's dataset tasks on a Dask cluster (prefect-dask): a real local cluster of two single-threaded worker
+processes; the loads still happen in the flow's process, into the warehouse as usual."""
+
+from __future__ import annotations
+
+import pytest
+
+from pvdoi.duckdb_ext import connect
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
+
+
+def test_dataset_tasks_run_on_the_named_dask_scheduler_and_are_loaded_once(repo, workdir):
+    from distributed import LocalCluster
+
+    from flows.ingest_flow import pv_doi_ingest
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        state = pv_doi_ingest(datasets=[INDIA, CHINA], data_dir=str(workdir / "data"),
+                              cache_path=str(workdir / "cache"), run_dbt=False, overture=False,
+                              dask_address=cluster.scheduler_address, return_state=True)
+        assert state.is_completed(), state.message
+        assert "ingest_dataset" in cluster.scheduler.task_prefixes  # the tasks went through this scheduler
+    con = connect(str(workdir / "data" / "eo_pv_data.duckdb"), read_only=True)
+    try:
+        rows = dict(con.execute("select dataset_id, count(*) from raw_data.doi_pv_features group by 1").fetchall())
+        loads = dict(con.execute("select dataset_id, features_written from raw_data.datasets").fetchall())
+    finally:
+        con.close()
+    assert rows == loads and rows[INDIA] == 1363 and set(rows) == {INDIA, CHINA}
+
+
+def test_a_local_cluster_is_asked_for_with_local_and_its_worker_count():
+    from flows.dask_runner import dask_task_runner
+
+    runner = dask_task_runner("local:3")
+    assert runner.cluster_kwargs["n_workers"] == 3 and runner.cluster_kwargs["threads_per_worker"] == 1
+    assert dask_task_runner("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
