@@ -19,6 +19,7 @@ from pvdoi.divisions import Bbox
 from pvdoi.duckdb_ext import load_extension
 from pvdoi.errors import WarehouseError
 from pvdoi.warehouse.connection import warehouse
+from pvdoi.warehouse.lake import rollback
 
 log = logging.getLogger("pvdoi.overture")
 
@@ -91,7 +92,7 @@ def load_division_areas(con, fetched: dict) -> dict:
             raise WarehouseError(f"{path} holds {inserted} division areas, not the {rows} fetched")
         con.execute("COMMIT")
     except (duckdb.Error, WarehouseError) as exc:
-        con.execute("ROLLBACK")
+        rollback(con)  # a lake's failed COMMIT has already ended the transaction
         raise WarehouseError(f"loading {rows} division areas of Overture release {release!r} ({url}) into {TABLE} "
                              f"failed; the previous rows are kept: {exc}") from None
     log.info("Overture %s: loaded %d division areas from %s", release, inserted, path)
