@@ -1,8 +1,8 @@
 """The dataset tasks on a Dask cluster (prefect-dask's ``DaskTaskRunner``), when a flow run names one.
 
-Only the dataset tasks (``ingest``: source → download → extract → read → standardise → write) go to the cluster, each
-worker running whole datasets; the flow's own process still loads each dataset as it finishes and runs Overture and
-dbt once. ``PVDOI_DASK_ADDRESS`` (or the flow parameter ``dask_address``) is a scheduler's address
+Only the dataset tasks (``ingest``: source → download → extract → read → standardise → write) go to the
+cluster, each worker running whole datasets; the flow's own process still loads each dataset as it finishes and runs
+Overture and dbt once. ``PVDOI_DASK_ADDRESS`` (or the flow parameter ``dask_address``) is a scheduler's address
 (``tcp://host:8786``), or ``local`` / ``local:N`` for a temporary local cluster of N (default 2) single-threaded
 worker processes started for the run and closed after it.
 """

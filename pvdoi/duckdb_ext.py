@@ -96,6 +96,8 @@ def connect_lake(uri: str, *, extensions: tuple[str, ...] = ("spatial",), read_o
     try:
         for name in ("ducklake", "sqlite" if catalog is not None else "postgres", *extensions):
             load_extension(con, name)
+        if files.startswith("s3://"):
+            _lake_s3_secret(con, files)
         con.execute(f"ATTACH {_quote(uri)} AS {LAKE} ({', '.join(options)})")
         con.execute(f"USE {LAKE}")
     except duckdb.Error as exc:
@@ -105,6 +107,23 @@ def connect_lake(uri: str, *, extensions: tuple[str, ...] = ("spatial",), read_o
         con.close()
         raise
     return con
+
+
+def _lake_s3_secret(con, files: str) -> None:
+    """A DuckDB secret for the lake's ``s3://`` data path, from ``PVDOI_LAKE_S3_*`` (dbt's profile reads the same)."""
+    from pvdoi.settings import get_settings
+
+    settings = get_settings()
+    load_extension(con, "httpfs")
+    options = {"REGION": settings.lake_s3_region, "SCOPE": files}
+    if settings.lake_s3_endpoint:
+        scheme, _, host = settings.lake_s3_endpoint.rpartition("://")
+        options.update(ENDPOINT=host.rstrip("/"), URL_STYLE="path", USE_SSL="false" if scheme == "http" else "true")
+    for key, value in (("KEY_ID", settings.lake_s3_key_id), ("SECRET", settings.lake_s3_secret)):
+        if value is not None:
+            options[key] = value.get_secret_value()
+    body = ", ".join(f"{key} {_quote(value)}" for key, value in options.items())
+    con.execute(f"CREATE OR REPLACE SECRET pvdoi_lake (TYPE s3, {body})")
 
 
 def _quote(text: str) -> str:

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     warehouse_backend: Literal["duckdb", "ducklake"] = "duckdb"
     lake_catalog: str | None = None  # default <data_dir>/lake/catalog.sqlite
     lake_data_path: str | None = None
+    # an s3:// data path: the S3-compatible store (host:port or http(s)://host:port; None = AWS) and its keys
+    lake_s3_endpoint: str | None = None
+    lake_s3_region: str = "us-east-1"
+    lake_s3_key_id: SecretStr | None = None
+    lake_s3_secret: SecretStr | None = None
 
     max_mb: float = 2048.0
     max_extract_ratio: float = 200.0
@@ -48,7 +53,7 @@ class Settings(BaseSettings):
     http_backoff_max: float = 30.0
     http_timeout_s: float = 60.0
     max_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
-    dask_address: str | None = None  # the flow's dataset tasks on this Dask scheduler, or local[:N] (flows/dask_runner.py)
+    dask_address: str | None = None  # the dataset tasks on this Dask scheduler, or local[:N] (flows/dask_runner.py)
     warehouse_memory_limit: str = "256MB"  # DuckDB memory_limit of the loading connection
 
     # Overture Maps divisions (country and region of every installation). The release is pinned: moving to a

@@ -201,3 +201,41 @@ def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkey
     finally:
         server.cleanup()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def bucket(monkeypatch):
+    """A local S3 API (moto's server on loopback) with an empty bucket; the lake's S3 settings point at it."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="test-key",
+                              aws_secret_access_key="test-secret", region_name="us-east-1")
+        client.create_bucket(Bucket="pv-lake")
+        for key, value in {"ENDPOINT": f"http://{host}:{port}", "KEY_ID": "test-key", "SECRET": "test-secret",
+                           "REGION": "us-east-1"}.items():
+            monkeypatch.setenv(f"PVDOI_LAKE_S3_{key}", value)
+        monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", "s3://pv-lake/warehouse/")
+        yield client
+    finally:
+        server.stop()
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_lake_with_its_data_files_in_a_bucket_loads_and_builds(repo, workdir, monkeypatch, bucket):
+    monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
+    state = _run(workdir, "s3", datasets=[INDIA, CHINA])
+    assert state.is_completed(), state.message
+    counts = _counts(f"ducklake:sqlite:{workdir / 's3' / 'lake' / 'catalog.sqlite'}")
+    assert counts["curated.installations"] == counts["prepared.int_installations_unioned"] > 1363
+    keys = [o["Key"] for o in bucket.list_objects_v2(Bucket="pv-lake").get("Contents", [])]
+    assert any(k.startswith("warehouse/raw_data/doi_pv_features/") for k in keys)
+    assert any(k.startswith("warehouse/curated/") for k in keys)  # dbt wrote its tables there too
+    assert not list((workdir / "s3" / "lake").rglob("*.parquet"))  # nothing beside the catalog
