@@ -19,6 +19,7 @@ from pvdoi.errors import DbtBuildError, PVDOIError
 from pvdoi.results import DatasetResult
 from pvdoi.transform import DbtBuild, build_inputs, dbt_vars, plan_build, record_build, run_build
 from pvdoi.warehouse import load_datasets, load_division_areas, warehouse, warehouse_lock
+from pvdoi.warehouse.lake import retry_conflicted_build
 
 TRANSIENT_BUILTINS = (ConnectionError, TimeoutError)
 
@@ -108,8 +109,9 @@ def dbt_build(database_path: str, target_dir: str, manifest_path: str, *, force:
             install_extensions(("spatial",))
             PROGRESS.stage("dbt build", "build", reason if select else "all")
             runner = _prefect_dbt_runner(target_dir) if task_per_node else None
-            built = run_build(database_path, os.path.abspath(target_dir), dbt_vars=manifest_vars, select=select,
-                              runner=runner, on_node=lambda n: PROGRESS.stage("dbt build", "build", f"{n} nodes done"))
+            built = retry_conflicted_build(lambda: run_build(  # a lake's other writers: built again
+                database_path, os.path.abspath(target_dir), dbt_vars=manifest_vars, select=select, runner=runner,
+                on_node=lambda n: PROGRESS.stage("dbt build", "build", f"{n} nodes done")))
             build = dataclasses.replace(built, reason=reason, inputs=inputs)
             if build.status == "built":
                 record_build(database_path, build)

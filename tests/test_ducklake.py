@@ -239,3 +239,22 @@ def test_a_lake_with_its_data_files_in_a_bucket_loads_and_builds(repo, workdir, 
     assert any(k.startswith("warehouse/raw_data/doi_pv_features/") for k in keys)
     assert any(k.startswith("warehouse/curated/") for k in keys)  # dbt wrote its tables there too
     assert not list((workdir / "s3" / "lake").rglob("*.parquet"))  # nothing beside the catalog
+
+
+def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed(repo, tmp_path):
+    """Two `pvdoi run` processes, each with its own data folder, cache and Prefect API ("two machines"), sharing only
+    the lake's catalog and data files: both load, both build dbt (a conflicting build is built again), both exit 0."""
+    lake = tmp_path / "shared"
+    env = {**os.environ, "PYTHONPATH": ROOT, "PVDOI_WAREHOUSE_BACKEND": "ducklake",
+           "PVDOI_LAKE_CATALOG": str(lake / "catalog.sqlite"), "PVDOI_LAKE_DATA_PATH": str(lake / "files")}
+    runs = []
+    for dataset in (INDIA, CHINA):
+        own = tmp_path / dataset
+        runs.append(subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", dataset, "--no-overture", "--data-dir", str(own / "data"),
+             "--cache-path", str(own / "cache")], env={**env, "PREFECT_HOME": str(own / "prefect")},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [r.communicate(timeout=600)[0] for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    uri = f"ducklake:sqlite:{lake / 'catalog.sqlite'}"
+    assert set(_rows(uri)) == {INDIA, CHINA}

@@ -20,15 +20,16 @@ import logging
 from contextlib import contextmanager
 
 import duckdb
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from pvdoi.duckdb_ext import LAKE, catalog_file, connect_lake, is_lake
 
 __all__ = ["LAKE", "catalog_file", "commit_message", "connect_lake", "in_lake", "is_conflict", "is_lake",
-           "lake_ddl", "lake_warehouse", "retry_on_conflict", "rollback"]
+           "lake_ddl", "lake_warehouse", "retry_conflicted_build", "retry_on_conflict", "rollback"]
 log = logging.getLogger("pvdoi.warehouse")
 AUTHOR = "pvdoi"
 CONFLICT_ATTEMPTS = 8
+BUILD_ATTEMPTS = 4
 
 
 @contextmanager
@@ -80,9 +81,31 @@ def rollback(con) -> None:
 
 def is_conflict(exc: BaseException) -> bool:
     """A concurrent writer got there first: DuckLake's transaction conflict, or its catalog busy."""
-    text = str(exc).lower()
-    return isinstance(exc, duckdb.Error) and ("conflict" in text or "database is locked" in text
-                                              or "could not serialize" in text)
+    return isinstance(exc, duckdb.Error) and _conflict_text(str(exc))
+
+
+_CONFLICTS = ("conflict", "database is locked", "could not serialize",
+              # two dbt builds at once: both rename their model's __dbt_tmp relation to the model's name
+              "another entry with this name already exists")
+
+
+def _conflict_text(text: str) -> bool:
+    return any(sign in text.lower() for sign in _CONFLICTS)
+
+
+def retry_conflicted_build(build_once):
+    """``build_once()`` (a :class:`pvdoi.transform.DbtBuild`), run again whole when it failed on a write conflict with
+    another writer of the lake (another run's loads or dbt build), up to ``BUILD_ATTEMPTS`` times with random
+    exponential backoff; the last build's result either way. A DuckDB file has one writer: never a conflict."""
+    def conflicted(build) -> bool:
+        return build.status == "failed" and any(_conflict_text(text or "") for text in
+                                                (build.reason, *(n.message for n in build.nodes)))
+
+    retrying = Retrying(retry=retry_if_result(conflicted), stop=stop_after_attempt(BUILD_ATTEMPTS),
+                        wait=wait_random_exponential(multiplier=0.5, max=10.0),
+                        retry_error_callback=lambda state: state.outcome.result(),
+                        before_sleep=lambda state: log.info("dbt build met a write conflict; building again"))
+    return retrying(build_once)
 
 
 def retry_on_conflict(fn, *args, attempts: int = CONFLICT_ATTEMPTS, **kwargs):
