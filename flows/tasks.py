@@ -19,7 +19,7 @@ from pvdoi.errors import DbtBuildError, PVDOIError
 from pvdoi.results import DatasetResult
 from pvdoi.transform import DbtBuild, build_inputs, dbt_vars, plan_build, record_build, run_build
 from pvdoi.warehouse import load_datasets, load_division_areas, warehouse, warehouse_lock
-from pvdoi.warehouse.lake import retry_conflicted_build
+from pvdoi.warehouse.lake import retry_conflicted_build, retry_on_conflict
 
 TRANSIENT_BUILTINS = (ConnectionError, TimeoutError)
 
@@ -88,7 +88,7 @@ def fetch_divisions(database_path: str, *, data_dir: str, cache_path: str | None
 def load_divisions(fetched: dict, database_path: str) -> dict:
     """Replace ``raw_data.overture_division_areas`` with the fetched areas, in one transaction."""
     with warehouse(database_path) as con:
-        return load_division_areas(con, fetched)
+        return retry_on_conflict(load_division_areas, con, fetched)  # a lake's other writers: loaded again
 
 
 @task(name="dbt-build")

@@ -258,3 +258,35 @@ def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed
     assert [r.returncode for r in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     uri = f"ducklake:sqlite:{lake / 'catalog.sqlite'}"
     assert set(_rows(uri)) == {INDIA, CHINA}
+
+
+def test_the_overture_areas_load_into_a_lake_as_into_a_duckdb_file(tmp_path):
+    """The same installations in a DuckDB file and in a lake; the Overture areas fetched from a local S3 API load the
+    same rows into both (a GEOMETRY and a GEOMETRY[] column in DuckLake)."""
+    from flows.dataflow import run_divisions
+    from pvdoi.settings import Settings
+    from pvdoi.warehouse import load_division_areas, warehouse
+    from tests.overture_release import EXTRA_FEATURES, KEY_ID, SECRET, s3_release_server
+    from tests.test_dbt_project import realistic_features, write_warehouse
+
+    database = tmp_path / "eo_pv_data.duckdb"
+    write_warehouse(database, realistic_features() + EXTRA_FEATURES, with_overture=False)
+    uri = f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
+    with warehouse(uri) as con:
+        con.execute(f"ATTACH '{database}' AS src (READ_ONLY)")
+        con.execute("INSERT INTO raw_data.doi_pv_features BY NAME SELECT * FROM src.raw_data.doi_pv_features")
+    settings = Settings(overture_s3_key_id=KEY_ID, overture_s3_secret=SECRET)
+    loaded = {}
+    with s3_release_server() as endpoint:
+        for name, target in (("duckdb", str(database)), ("lake", uri)):
+            fetched = run_divisions(target, data_dir=str(tmp_path / name), s3_endpoint=endpoint, settings=settings,
+                                    enable_caching=False)
+            with warehouse(target) as con:
+                assert load_division_areas(con, fetched)["status"] == "loaded"
+            con = connect(target, read_only=True)
+            try:
+                loaded[name] = con.execute("SELECT id, ST_AsText(geometry), len(geometry_pieces) "
+                                           "FROM raw_data.overture_division_areas ORDER BY id").fetchall()
+            finally:
+                con.close()
+    assert loaded["lake"] == loaded["duckdb"] and len(loaded["duckdb"]) > 3

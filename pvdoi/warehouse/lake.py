@@ -23,6 +23,7 @@ import duckdb
 from tenacity import Retrying, retry_if_exception, retry_if_result, stop_after_attempt, wait_random_exponential
 
 from pvdoi.duckdb_ext import LAKE, catalog_file, connect_lake, is_lake
+from pvdoi.errors import WarehouseError
 
 __all__ = ["LAKE", "catalog_file", "commit_message", "connect_lake", "in_lake", "is_conflict", "is_lake",
            "lake_ddl", "lake_warehouse", "retry_conflicted_build", "retry_on_conflict", "rollback"]
@@ -80,8 +81,9 @@ def rollback(con) -> None:
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """A concurrent writer got there first: DuckLake's transaction conflict, or its catalog busy."""
-    return isinstance(exc, duckdb.Error) and _conflict_text(str(exc))
+    """A concurrent writer got there first: DuckLake's transaction conflict, or its catalog busy (also as the
+    WarehouseError a load wraps it in)."""
+    return isinstance(exc, (duckdb.Error, WarehouseError)) and _conflict_text(str(exc))
 
 
 _CONFLICTS = ("conflict", "database is locked", "could not serialize",
