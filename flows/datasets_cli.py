@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from flows.check_cli import check
 from flows.console import error
 from flows.summary import console
 from pvdoi.errors import PVDOIError
@@ -16,6 +17,7 @@ from pvdoi.results import licence_warning
 from pvdoi.settings import get_settings
 
 datasets_app = typer.Typer(help="The datasets of the manifest: source, pinned version, licence, citation, last run.")
+datasets_app.command("check")(check)
 
 
 @datasets_app.callback(invoke_without_command=True)

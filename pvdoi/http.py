@@ -61,10 +61,16 @@ class Http:
                 return {"Authorization": f"Bearer {token}"}
         return {}
 
-    def get_json(self, url: str, *, dataset_id: str | None = None) -> object:
-        """GET a JSON document; 4xx is a :class:`RepositoryError`, exhausted retries transient."""
+    def get_json(self, url: str, *, dataset_id: str | None = None, retries: Retry | None = None,
+                 timeout: Timeout | None = None) -> object:
+        """GET a JSON document; 4xx is a :class:`RepositoryError`, exhausted retries transient.
+
+        ``retries`` and ``timeout`` replace the settings' policy for this request (a quick, advisory look).
+        """
+        extra = {"timeout": timeout} if timeout is not None else {}
         try:
-            resp = self.pool.request("GET", url, headers=self.headers_for(url), retries=make_retry(self.settings))
+            resp = self.pool.request("GET", url, headers=self.headers_for(url),
+                                     retries=retries or make_retry(self.settings), **extra)
         except MaxRetryError as exc:
             raise TransientDownloadError(f"GET {url} failed after retries: {exc.reason}", dataset_id=dataset_id) from None
         except Urllib3HTTPError as exc:

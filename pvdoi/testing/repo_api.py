@@ -79,7 +79,7 @@ class _RepoApi:
     def _respond(self, raw_path: str, range_header: str | None) -> _Response:
         split = urlsplit(raw_path)
         path, query = unquote(split.path), {k: v[-1] for k, v in parse_qs(split.query).items()}
-        for pattern, handler in _ROUTES:
+        for pattern, handler in self._routes:
             if match := pattern.match(path):
                 with self._lock:
                     return handler(self, match, query, range_header)
@@ -96,10 +96,10 @@ class _RepoApi:
 
     def _zenodo(self, match, query, range_header) -> _Response:
         rid, key = int(match[1]), match[2]
-        if concept := self._dataset("zenodo", concept_id=rid):
-            target = match[0].replace(f"/records/{rid}", f"/records/{REPOSITORIES[concept]['record_id']}", 1)
+        ds, index = self._zenodo_lookup(rid)  # a concept (index None) resolves to its latest record
+        if ds is not None and index is None:
+            target = match[0].replace(f"/records/{rid}", f"/records/{self._zenodo_ids(ds)[-1]}", 1)
             return _Response(301, {"Location": self.base_url + quote(target)})
-        ds = self._dataset("zenodo", record_id=rid)
         if ds is None:
             return _json(404, {"status": 404, "message": "The persistent identifier does not exist."})
         files = {f.name: f for f in self._files[ds]}
@@ -107,18 +107,17 @@ class _RepoApi:
             return _download(files[key], range_header) if key in files else _not_found(f"file {key}")
         repo, url = REPOSITORIES[ds], f"{self.base_url}/zenodo/api/records/{rid}"
         checksum = {f.name: (m if ":" in (m := self._md5(f)) else f"md5:{m}") for f in files.values()}
+        versioned = self._zenodo_version_fields(ds, index, url)
         record = {
             "id": rid, "recid": str(rid), "doi": f"10.5281/zenodo.{rid}",
             "metadata": {"title": repo["title"], "creators": [{"name": a} for a in repo["authors"]],
-                         "license": {"id": repo["license"]["id"]}, "version": repo["version"],
+                         "license": {"id": repo["license"]["id"]}, "version": versioned.pop("version"),
                          "publication_date": repo["published"], "resource_type": {"type": "dataset"}},
             "files": [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}/{f.file_id}")), "key": f.name,
                        "size": f.size, "checksum": checksum[f.name],
                        "links": {"self": f"{url}/files/{quote(f.name)}/content"}} for f in files.values()],
-            "links": {"self": url, "files": f"{url}/files"},
+            "links": {"self": url, "files": f"{url}/files", **versioned.pop("links")}, **versioned,
         }
-        if "concept_id" in repo:
-            record |= {"conceptrecid": str(repo["concept_id"]), "conceptdoi": f"10.5281/zenodo.{repo['concept_id']}"}
         return _json(200, record)
 
     def _figshare_file(self, f: _File) -> dict:
@@ -130,7 +129,7 @@ class _RepoApi:
     def _figshare(self, match, query, range_header) -> _Response:
         aid, version, listing = int(match[1]), match[2], match[3]
         ds = self._dataset("figshare", article_id=aid)
-        if ds is None or (version is not None and int(version) != REPOSITORIES[ds]["version"]):
+        if ds is None or (version is not None and not REPOSITORIES[ds]["version"] <= int(version) <= self._figshare_latest(ds)):
             return _json(404, {"message": "Entity not found: article", "code": "EntityNotFound"})
         files = [self._figshare_file(f) for f in self._files[ds]]
         if listing:
@@ -142,7 +141,7 @@ class _RepoApi:
                 return _json(400, {"message": f"Invalid pagination parameters {query}", "code": "BadRequest"})
             return _json(200, files[start:start + size])
         repo = REPOSITORIES[ds]
-        v = repo["version"]
+        v = int(version) if version is not None else self._figshare_latest(ds)
         return _json(200, {
             "id": aid, "title": repo["title"], "doi": f"10.6084/m9.figshare.{aid}.v{v}", "version": v,
             "url": f"{self.base_url}/figshare/v2/articles/{aid}/versions/{v}", "defined_type_name": "dataset",
@@ -208,3 +207,4 @@ _ROUTES = [
     (re.compile(r"^/github-api/repos/([^/]+)/([^/]+)/contents(?:/(.*))?$"), _RepoApi._github),
     (re.compile(r"^/github-raw/([^/]+)/([^/]+)/([^/]+)/(.+)$"), _RepoApi._github),
 ]
+_RepoApi._routes = _ROUTES  # RepoServer adds the versions routes (pvdoi.testing.versions_api)
