@@ -26,7 +26,7 @@ from urllib.parse import quote
 from urllib3.util import Retry, Timeout
 
 from pvdoi.http import RETRY_STATUS, Http
-from pvdoi.manifest import DatasetSpec, FigshareRepository, GithubRepository, ZenodoRepository
+from pvdoi.manifest import DatasetSpec, FigshareRepository, GithubRepository, ZenodoRepository, load_manifest
 from pvdoi.settings import Settings, get_settings
 
 STATUSES = ("current", "newer", "unknown")
@@ -77,11 +77,24 @@ def check_upstream(specs: list[DatasetSpec], settings: Settings | None = None, *
                    last_success: dict[str, str | None] | None = None) -> list[Upstream]:
     """Every dataset's check, side by side, in the order given; never raises."""
     settings = settings or get_settings()
-    http, urls, last = Http(settings), settings.repository_urls, last_success or {}
+    urls, last = settings.repository_urls, last_success or {}
     if not specs:
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(specs)), thread_name_prefix="pvdoi-upstream") as pool:
-        return list(pool.map(lambda s: check_dataset(s, http, urls, last_success=last.get(s.id)), specs))
+        return list(pool.map(lambda s: check_dataset(s, Http(settings), urls, last_success=last.get(s.id)), specs))
+
+
+def upstream_notes(dataset_ids: list[str], manifest_path: str, last_success: dict[str, str | None],
+                   settings: Settings | None = None) -> dict[str, str]:
+    """``status: message`` per dataset, for a run's status artifact; every dataset ``unknown`` (with the reason)
+    when the check cannot run at all. Never raises."""
+    try:
+        manifest = load_manifest(manifest_path)
+        specs = [manifest.get(d) for d in dataset_ids if d in manifest.ids]
+        notes = {c.id: f"{c.status}: {c.message}" for c in check_upstream(specs, settings, last_success=last_success)}
+    except Exception as exc:  # noqa: BLE001  (advisory)
+        return {d: f"unknown: check failed: {exc}" for d in dataset_ids}
+    return {d: notes.get(d, "unknown: not in the manifest") for d in dataset_ids}
 
 
 def _get(http: Http, url: str, spec: DatasetSpec) -> object:
