@@ -234,6 +234,18 @@ def test_the_command_exits_0_when_repositories_are_unreachable(unreachable, work
     assert all(len(line) <= 80 for line in lines)
 
 
+def test_the_command_reads_the_manifest_given_and_names_a_bad_one(repo, workdir):
+    copy = write_manifest(workdir / "m.json", lambda raw: next(
+        d for d in raw["datasets"] if d["id"] == BRADBURY)["repository"].pop("version"))
+    repo.publish_new_version(BRADBURY)
+    result = CliRunner().invoke(app, ["datasets", "check", "--manifest", copy])
+    assert result.exit_code == 0 and f"{BRADBURY}" in result.output
+    assert next(line for line in result.output.splitlines() if line.startswith(BRADBURY)).split()[1:] == [
+        "current", "latest", "(v5)"]
+    missing = CliRunner().invoke(app, ["datasets", "check", "--manifest", str(workdir / "nope.json")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
 def test_check_lines_cut_long_ids_and_messages():
     long = Upstream("x" * 70, "unknown", None, None, "y" * 200)
     lines = check_lines([long, Upstream("a", "current", "v1", "v1", "v1 is the latest")])

@@ -129,7 +129,8 @@ class _RepoApi:
     def _figshare(self, match, query, range_header) -> _Response:
         aid, version, listing = int(match[1]), match[2], match[3]
         ds = self._dataset("figshare", article_id=aid)
-        if ds is None or (version is not None and not REPOSITORIES[ds]["version"] <= int(version) <= self._figshare_latest(ds)):
+        known = range(REPOSITORIES[ds]["version"], self._figshare_latest(ds) + 1) if ds else range(0)
+        if ds is None or (version is not None and int(version) not in known):
             return _json(404, {"message": "Entity not found: article", "code": "EntityNotFound"})
         files = [self._figshare_file(f) for f in self._files[ds]]
         if listing:

@@ -3,8 +3,9 @@
 :meth:`_VersionsApi.publish_new_version` makes a dataset's repository publish a newer version the way
 the real one would: a Zenodo concept gains a record (its concept id and ``/versions/latest`` redirect
 there), a figshare article gains version ``v + 1`` (the look-alike knows the pinned version and the
-newer ones, not the older ones), a GitHub branch gains a commit touching the dataset's files. The answers have the real APIs' shapes: Zenodo's ``/api/records/{id}/versions/latest``
-(302 to the latest record), figshare's ``/v2/articles/{id}/versions`` and GitHub's
+newer ones, not the older ones), a GitHub branch gains a commit touching the dataset's files. The
+answers have the real APIs' shapes: Zenodo's ``/api/records/{id}/versions/latest`` (302 to the latest
+record), figshare's ``/v2/articles/{id}/versions`` and GitHub's
 ``/repos/{owner}/{repo}/commits?sha=&path=&per_page=&page=``.
 """
 
@@ -65,8 +66,10 @@ class _VersionsApi:
     def _zenodo_version_fields(self, dataset_id: str, index: int, url: str) -> dict:
         """What a record of version ``index`` adds to the pinned record's answer: concept, version, links."""
         concept, version = self._zenodo_concept(dataset_id), REPOSITORIES[dataset_id]["version"]
-        if index:
-            version = f"{int(float(version)) + index}.0" if re.fullmatch(r"\d+(\.\d+)?", version) else f"{version}.{index}"
+        if index and re.fullmatch(r"\d+(\.\d+)?", version):
+            version = f"{int(float(version)) + index}.0"
+        elif index:
+            version = f"{version}.{index}"
         return {"conceptrecid": str(concept), "conceptdoi": f"10.5281/zenodo.{concept}", "version": version,
                 "links": {"latest": f"{url}/versions/latest", "versions": f"{url}/versions"}}
 
