@@ -17,7 +17,6 @@ from pvdoi.settings import get_settings
 from pvdoi.upstream import Upstream, check_upstream
 
 WIDTH = 80
-MARK = {"current": "green", "newer": "yellow", "unknown": "dim"}
 
 
 def check(manifest: Annotated[str | None, typer.Option("--manifest", help="manifest JSON")] = None,

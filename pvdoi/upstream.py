@@ -21,6 +21,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Literal
 from urllib.parse import quote
 
 from urllib3.util import Retry, Timeout
@@ -29,7 +30,7 @@ from pvdoi.http import RETRY_STATUS, Http
 from pvdoi.manifest import DatasetSpec, FigshareRepository, GithubRepository, ZenodoRepository, load_manifest
 from pvdoi.settings import Settings, get_settings
 
-STATUSES = ("current", "newer", "unknown")
+Status = Literal["current", "newer", "unknown"]
 TIMEOUT = Timeout(connect=5.0, read=10.0)
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 
@@ -39,7 +40,7 @@ class Upstream:
     """One dataset's upstream check: ``status`` is current, newer or unknown; ``message`` says what to do."""
 
     id: str
-    status: str
+    status: Status
     pinned: str | None
     latest: str | None
     message: str
@@ -75,7 +76,7 @@ def check_dataset(spec: DatasetSpec, http: Http, urls: dict[str, str], *,
 
 def check_upstream(specs: list[DatasetSpec], settings: Settings | None = None, *,
                    last_success: dict[str, str | None] | None = None) -> list[Upstream]:
-    """Every dataset's check, side by side, in the order given; never raises."""
+    """Every dataset's check, side by side, in the order given; a repository's failure is its ``unknown``."""
     settings = settings or get_settings()
     urls, last = settings.repository_urls, last_success or {}
     if not specs:
