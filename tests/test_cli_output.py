@@ -149,8 +149,9 @@ def test_a_run_summary_warns_of_an_unspecified_licence(repo, workdir):
     assert "chn_med_res_pv_2024: licence unspecified: ask the authors before reusing it" in out.stdout
 
 
-def test_the_live_display_shows_no_raw_gdal_line_and_the_summary_counts_them(repo, workdir):
-    returncode, shown = _pvdoi_on_a_terminal(workdir, "ingest", UK, *_data(workdir))
+@pytest.mark.parametrize("command", [["ingest"], ["run", "--no-dbt", "--no-overture"]], ids=["ingest", "run"])
+def test_the_live_display_shows_no_raw_gdal_line_and_the_summary_counts_them(repo, workdir, command):
+    returncode, shown = _pvdoi_on_a_terminal(workdir, *command, UK, *_data(workdir))
     assert returncode == 0, shown[-3000:]
     assert "Warning 1:" not in shown and "Several features with id" not in shown, shown
     [counted] = re.findall(rf"^{UK}: (\d+) GDAL warnings? \(in the log\)$", shown, re.MULTILINE)
