@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import shapely
 
 from pvdoi.divisions import Bbox
@@ -82,7 +81,7 @@ def load_division_areas(con, fetched: dict) -> dict:
         return {**summary, "status": "unchanged"}
     con.execute("BEGIN TRANSACTION")
     try:
-        con.register("closed_rings", closed_rings(path, release))
+        con.register("closed_rings", closed_rings(con, path, release))
         con.execute(f"DELETE FROM {TABLE}")
         [(inserted,)] = con.execute(f"""
             INSERT INTO {TABLE} BY NAME
@@ -105,13 +104,13 @@ def load_division_areas(con, fetched: dict) -> dict:
     return {**summary, "status": "skipped" if bbox is None else "loaded"}
 
 
-def closed_rings(path: str, release: str) -> pa.Table:
+def closed_rings(con, path: str, release: str) -> pa.Table:
     """The areas of the file whose geometry GEOS refuses for a ring left unclosed (its last point is not its first,
     as in some published areas), each with the ring closed (``id``, ``closed_wkb``); a warning names them.
 
     An area beyond that repair is a WarehouseError naming it: DuckDB would load it, and dbt's spatial joins fail.
     """
-    areas = pq.read_table(path, columns=["id", "geometry_wkb"])
+    areas = con.execute("SELECT id, geometry_wkb FROM read_parquet(?)", [path]).fetch_arrow_table()
     wkb = areas.column("geometry_wkb").to_numpy(zero_copy_only=False)
     broken = [i for i, g in enumerate(shapely.from_wkb(wkb, on_invalid="ignore")) if g is None]
     ids = areas.column("id").take(pa.array(broken, pa.int64())).to_pylist()
