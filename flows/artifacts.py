@@ -28,7 +28,8 @@ def publish_results(results: dict[str, DatasetResult], failed_message: str | Non
 
 
 def run_rows(results: dict[str, DatasetResult]) -> list[dict]:
-    """One row per dataset: status, rows, MB downloaded, checksums verified, cache hits/misses, duration, error."""
+    """One row per dataset: status, rows, MB downloaded, checksums verified, cache hits/misses, duration, GDAL's
+    warnings (in the run's log), error."""
     rows = []
     for dataset_id, r in results.items():
         done = r.ok
@@ -39,7 +40,8 @@ def run_rows(results: dict[str, DatasetResult]) -> list[dict]:
             "mb_downloaded": round(r.downloaded_bytes / 2**20, 2) if done else None,
             "checksums_verified": sum(1 for f in r.files if f.get("checksum")) if done else None,
             "cache_hits": len(r.cache.hits) if done else None, "cache_misses": len(r.cache.misses) if done else None,
-            "duration_s": r.duration_s if done else None, "error": r.error,
+            "duration_s": r.duration_s if done else None, "gdal_warnings": r.gdal_warnings if done else None,
+            "error": r.error,
         })
     return rows
 

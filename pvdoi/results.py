@@ -50,6 +50,7 @@ class DatasetResult:
     downloaded_bytes: int = 0
     cache: CacheRun = CacheRun()
     duration_s: float = 0.0
+    gdal_warnings: int = 0  # GDAL's warnings while its files were read in this run (in the log, pvdoi.features.gdal)
     error: str | None = None
     error_type: str | None = None
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,6 +17,7 @@ from tests.conftest import ROOT
 INDIA = "ind_pv_solar_farms_2022"
 INDIA_FILE = "solar_farms_india_2021_merged_simplified.geojson"
 INDIA_RAW = "/github-raw/microsoft/solar-farms-mapping/main/data/" + INDIA_FILE
+UK = "uk_crowdsourced_pv_2020"  # its look-alike GeoJSON repeats feature ids: GDAL warns "Several features with id"
 
 
 def _pvdoi(workdir, *args: str, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
@@ -21,6 +25,39 @@ def _pvdoi(workdir, *args: str, timeout: int = 600, **env: str) -> subprocess.Co
            "PREFECT_HOME": str(workdir / "prefect_home"), **env}
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def _pvdoi_on_a_terminal(workdir, *args: str, timeout: int = 600) -> tuple[int, str]:
+    """The CLI on a pseudo-terminal 80 columns wide (stdout and stderr both it): exit code and what it showed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**{k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "COLUMNS")}, "TERM": "xterm",
+           "PREFECT_HOME": str(workdir / "prefect_home")}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, stdin=child,
+                            stdout=child, stderr=child, close_fds=True)
+    os.close(child)
+    shown, deadline = bytearray(), time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([main], [], [], 1)[0]:
+                continue
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # EIO: the program ended and closed the terminal
+                break
+            if not data:
+                break
+            shown += data
+        returncode = proc.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        proc.kill()
+        os.close(main)
+    return returncode, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", shown.decode("utf-8", errors="replace"))
 
 
 def _summary_lines(stdout: str) -> list[str]:
@@ -110,3 +147,15 @@ def test_a_run_summary_warns_of_an_unspecified_licence(repo, workdir):
     out = _pvdoi(workdir, "ingest", "chn_med_res_pv_2024", *_data(workdir))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "chn_med_res_pv_2024: licence unspecified: ask the authors before reusing it" in out.stdout
+
+
+@pytest.mark.parametrize("command", [["ingest"], ["run", "--no-dbt", "--no-overture"]], ids=["ingest", "run"])
+def test_the_live_display_shows_no_raw_gdal_line_and_the_summary_counts_them(repo, workdir, command):
+    returncode, shown = _pvdoi_on_a_terminal(workdir, *command, UK, *_data(workdir))
+    assert returncode == 0, shown[-3000:]
+    assert "Warning 1:" not in shown and "Several features with id" not in shown, shown
+    [counted] = re.findall(rf"^{UK}: (\d+) GDAL warnings? \(in the log\)$", shown, re.MULTILINE)
+    log_path = re.findall(r"^log: (.+)$", shown, re.MULTILINE)[-1].strip()
+    log = open(log_path if os.path.isabs(log_path) else ROOT / log_path, encoding="utf-8").read()
+    logged = re.findall(rf"pvdoi.gdal - {UK}: \S+: GDAL: Warning 1: Several features with id = \d+", log)
+    assert int(counted) == len(logged) >= 1, log
