@@ -21,6 +21,8 @@ for _key, _value in {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "hamilton,pvdoi",
+    # a record logged outside any run (the thread-pool path of `pvdoi ingest`) goes to the log file, not the API
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "DBT_USE_COLORS": "false",
 }.items():
     os.environ.setdefault(_key, _value)

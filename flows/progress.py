@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from hamilton.lifecycle import NodeExecutionHook
 from rich.table import Table
 
+from pvdoi import events
+
 # the dataflow's nodes, by the stage a person would name
 STAGES = {"dataset_spec": "resolve", "published_record": "resolve", "selected_files": "resolve",
           "downloaded_files": "download", "source_files": "extract", "raw_layers": "read",
@@ -26,6 +28,13 @@ class RunProgress:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[str, list] = {}
+        self._moved: dict[str, dict[str, int]] = {}  # dataset -> bytes downloaded, features read so far
+
+    def moved(self, name: str, kind: str, amount: int) -> None:
+        """A :mod:`pvdoi.events` listener: ``name`` downloaded bytes or read features."""
+        with self._lock:
+            counts = self._moved.setdefault(name, {"bytes": 0, "features": 0})
+            counts[kind] = counts.get(kind, 0) + amount
 
     def stage(self, name: str, stage: str, detail: str = "") -> None:
         with self._lock:
@@ -40,6 +49,14 @@ class RunProgress:
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._moved.clear()
+
+    def _so_far(self, name: str) -> str:
+        """What a running dataset has done so far: features read once reading started, else bytes downloaded."""
+        counts = self._moved.get(name) or {}
+        if counts.get("features"):
+            return f"{counts['features']:,} features"
+        return f"{counts['bytes'] / 1e6:.1f} MB" if counts.get("bytes") else ""
 
     def table(self) -> Table:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -50,7 +67,7 @@ class RunProgress:
         now = time.monotonic()
         with self._lock:
             for name, (stage, started, detail, ended) in self._rows.items():
-                table.add_row(name, stage, detail, f"{(ended or now) - started:.0f}")
+                table.add_row(name, stage, detail or self._so_far(name), f"{(ended or now) - started:.0f}")
         return table
 
 
@@ -82,5 +99,6 @@ def live_display(enabled: bool):
 
     from flows.console import STDERR
 
-    with Live(get_renderable=PROGRESS.table, console=STDERR, refresh_per_second=4, transient=True):
+    with events.listening(PROGRESS.moved), \
+            Live(get_renderable=PROGRESS.table, console=STDERR, refresh_per_second=4, transient=True):
         yield

@@ -149,11 +149,38 @@ def test_a_run_summary_warns_of_an_unspecified_licence(repo, workdir):
     assert "chn_med_res_pv_2024: licence unspecified: ask the authors before reusing it" in out.stdout
 
 
+def test_the_live_display_row_shows_bytes_then_features_so_far():
+    from rich.console import Console
+
+    from flows.progress import PROGRESS, live_display
+    from pvdoi import events
+
+    def row() -> str:
+        console = Console(width=80, record=True, file=open(os.devnull, "w"))
+        console.print(PROGRESS.table())
+        return next(line for line in console.export_text().splitlines() if line.startswith("ds"))
+
+    with live_display(True):
+        PROGRESS.stage("ds", "download")
+        events.emit("ds", "bytes", 1_500_000)
+        assert "1.5 MB" in row()
+        events.emit("ds", "bytes", -1_500_000)  # a restarted download takes its bytes back
+        events.emit("ds", "bytes", 700_000)
+        PROGRESS.stage("ds", "read")
+        assert "0.7 MB" in row()
+        events.emit("ds", "features", 32_768)
+        assert "32,768 features" in row()
+    events.emit("ds", "features", 1)  # the display has ended: nobody listens any more
+    assert "32,768 features" in row()
+
+
 @pytest.mark.parametrize("command", [["ingest"], ["run", "--no-dbt", "--no-overture"]], ids=["ingest", "run"])
 def test_the_live_display_shows_no_raw_gdal_line_and_the_summary_counts_them(repo, workdir, command):
     returncode, shown = _pvdoi_on_a_terminal(workdir, *command, UK, *_data(workdir))
     assert returncode == 0, shown[-3000:]
     assert "Warning 1:" not in shown and "Several features with id" not in shown, shown
+    # one live display: no progress bar of its own per downloaded file, no Prefect complaint from a reader thread
+    assert " kB" not in shown and "API without a flow run id" not in shown, shown
     [counted] = re.findall(rf"^{UK}: (\d+) GDAL warnings? \(in the log\)$", shown, re.MULTILINE)
     log_path = re.findall(r"^log: (.+)$", shown, re.MULTILINE)[-1].strip()
     log = open(log_path if os.path.isabs(log_path) else ROOT / log_path, encoding="utf-8").read()

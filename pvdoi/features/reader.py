@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import logging
@@ -126,9 +127,10 @@ def _prefetched(batches: Iterator, dataset_id: str, file_name: str):
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pvdoi-read", initializer=gdal.reading,
                                 initargs=(dataset_id, file_name)) as pool:
-            ahead = pool.submit(next, batches, None)
+            context = contextvars.copy_context()  # the caller's (e.g. a Prefect task run's): its logs stay the run's
+            ahead = pool.submit(context.run, next, batches, None)
             while (item := ahead.result()) is not None:
-                ahead = pool.submit(next, batches, None)
+                ahead = pool.submit(context.run, next, batches, None)
                 yield item
     finally:  # the caller stopped early (an error downstream): the file is closed here, not by the GC
         batches.close()
