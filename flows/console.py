@@ -74,6 +74,12 @@ def _not_third_party_noise(record: logging.LogRecord) -> bool:
     return not (record.name.startswith("hamilton") and record.levelno >= logging.ERROR)
 
 
+def _counted_by_the_display(record: logging.LogRecord) -> bool:
+    """urllib3's "Retrying ..." lines: the live display's row counts a dataset's retries (printed above the display
+    they wrapped, one per try); the log file has each one."""
+    return not (record.name == "urllib3.connectionpool" and record.getMessage().startswith("Retrying"))
+
+
 def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str:
     """Send the run's logs to its log file (everything) and to stderr (brief); returns the log file's path."""
     path = os.path.join(os.path.abspath(data_dir), "logs", f"{time.strftime('%Y%m%d-%H%M%S')}-{command}.log")
@@ -91,6 +97,7 @@ def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str
         to_terminal = RichHandler(console=STDERR, show_path=False, show_time=False, markup=False)
         to_terminal.setFormatter(_Brief(logging.Formatter("%(name)s - %(message)s")))
         to_terminal.setLevel(max(VERBOSITY.console_level, logging.WARNING))
+        to_terminal.addFilter(_counted_by_the_display)
     else:
         to_terminal = _Stderr()
         to_terminal.setFormatter(formatter if VERBOSITY.level > 0 else _Brief(formatter))

@@ -56,7 +56,9 @@ class RunProgress:
         counts = self._moved.get(name) or {}
         if counts.get("features"):
             return f"{counts['features']:,} features"
-        return f"{counts['bytes'] / 1e6:.1f} MB" if counts.get("bytes") else ""
+        done = [f"{counts['bytes'] / 1e6:.1f} MB"] if counts.get("bytes") else []
+        retries = counts.get("retries", 0)
+        return ", ".join(done + ([f"{retries} {'retry' if retries == 1 else 'retries'}"] if retries else []))
 
     def table(self) -> Table:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")

@@ -186,3 +186,26 @@ def test_the_live_display_shows_no_raw_gdal_line_and_the_summary_counts_them(rep
     log = open(log_path if os.path.isabs(log_path) else ROOT / log_path, encoding="utf-8").read()
     logged = re.findall(rf"pvdoi.gdal - {UK}: \S+: GDAL: Warning 1: Several features with id = \d+", log)
     assert int(counted) == len(logged) >= 1, log
+
+
+def test_retries_reach_the_dataset_row_and_not_the_terminal_lines(repo):
+    """A 503 twice then the file: the row counts two retries; urllib3's "Retrying" lines stay out of the display."""
+    import logging
+
+    from flows.console import _counted_by_the_display
+    from flows.progress import PROGRESS, live_display
+    from pvdoi import events
+    from pvdoi.http import Http
+    from pvdoi.settings import Settings
+
+    repo.inject(r"/zenodo/api/records/", "status", status=503, times=2)
+    seen: list[tuple[str, str, int]] = []
+    with live_display(True), events.listening(lambda *event: seen.append(event)):
+        PROGRESS.stage("ds", "resolve")
+        Http(Settings(http_backoff_factor=0.01)).get_json(f"{repo.base_url}/zenodo/api/records/5005868",
+                                                         dataset_id="ds")
+        assert "2 retries" in str(PROGRESS.table().columns[2]._cells)
+    assert seen == [("ds", "retries", 1)] * 2
+    retrying = logging.LogRecord("urllib3.connectionpool", logging.WARNING, "", 0, "Retrying (Retry(total=4))", (),
+                                 None)
+    assert not _counted_by_the_display(retrying)
