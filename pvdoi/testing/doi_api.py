@@ -25,9 +25,10 @@ def registered_dois() -> dict[str, str]:
     for repo in REPOSITORIES.values():
         slug = re.sub(r"[^A-Za-z0-9]+", "_", repo.get("title", "")).strip("_")
         if repo["type"] == "zenodo":
-            out[repo.get("doi", f"10.5281/zenodo.{repo['record_id']}").lower()] = f"/zenodo-web/records/{repo['record_id']}"
+            landing = f"/zenodo-web/records/{repo['record_id']}"
+            out[repo.get("doi", f"10.5281/zenodo.{repo['record_id']}").lower()] = landing
             if "concept_id" in repo:  # a concept DOI lands on the latest version
-                out[f"10.5281/zenodo.{repo['concept_id']}"] = f"/zenodo-web/records/{repo['record_id']}"
+                out[f"10.5281/zenodo.{repo['concept_id']}"] = landing
         elif repo["type"] == "figshare":
             aid, v = repo["article_id"], repo["version"]
             out[f"10.6084/m9.figshare.{aid}.v{v}"] = f"/figshare-web/articles/dataset/{slug}/{aid}/{v}"
