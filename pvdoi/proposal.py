@@ -18,12 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pyogrio
+from pydantic import ValidationError
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 
 from pvdoi.archive import extract_archive, is_archive, link_or_copy
 from pvdoi.entry import Layer, build_entry, check_new_id
-from pvdoi.errors import FileTooLargeError, NoMatchingFilesError
+from pvdoi.errors import FileTooLargeError, NoMatchingFilesError, RepositoryError
 from pvdoi.http import Http
 from pvdoi.landing import VECTOR_SUFFIXES, find_source
 from pvdoi.manifest import DatasetSpec, Manifest
@@ -55,8 +56,12 @@ def propose(source: str, *, manifest: Manifest, settings: Settings, dataset_id: 
         check_new_id(dataset_id, manifest)
     http = Http(settings)
     found = find_source(source, http)
-    draft = DatasetSpec(id=dataset_id or "proposed", title="proposed", doi=found.doi, license="unspecified",
-                        repository=found.repository)
+    try:
+        draft = DatasetSpec(id=dataset_id or "proposed", title="proposed", doi=found.doi, license="unspecified",
+                            repository=found.repository)
+    except ValidationError as exc:
+        raise RepositoryError(f"{source} leads to a repository the manifest cannot hold ({found.repository}): "
+                              f"{exc.errors()[0]['msg']}") from None
     info, files = resolve_files(draft, http, settings.repository_urls)
     notes = [f"repository: {found.how}"]
     with tempfile.TemporaryDirectory(prefix="pvdoi-add-") as work:

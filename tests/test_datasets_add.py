@@ -24,6 +24,7 @@ from tests.conftest import ROOT, write_manifest
 NEW_DOI = "10.5072/pvdoi.solar-parks-england"
 PARKS = "gb_solar_parks_2031"  # the server's folder of the new dataset (no manifest id)
 PARKS_FILE = "solar_parks_england.gpkg"
+INDIA_NAME = "solar_farms_india_2021_merged_simplified.geojson"
 SMALL = "usa_cali_usgs_pv_2016"  # the one dataset of the manifest copy besides the new one (120 features)
 PRODUCT = ["pvdoi", "flows", "hamilton_nodes", "dbt_project", "deployments", "doi_manifest.json", "prefect.yaml"]
 runner = CliRunner()
@@ -135,6 +136,24 @@ def test_km2_is_measured_and_well_known_dois_need_no_resolver(resolver, workdir)
     assert entry["columns"]["source_area_m2"] == {"from": ["panel.area"], "scale": 1e6}  # km², from the values
     assert entry["read"] == {"include": [r"^solar_WGS84\.gpkg$"]} and entry["expected_crs"] == "EPSG:4326"
     assert resolver.count("/doi/") == 0  # 10.6084/m9.figshare.N.vV names its article itself
+
+
+def test_write_keeps_the_manifest_lines_and_a_plain_url_is_a_source(resolver, workdir):
+    from pvdoi import DEFAULT_MANIFEST
+
+    copy = workdir / "manifest.json"
+    copy.write_bytes(DEFAULT_MANIFEST.read_bytes())
+    url = f"{resolver.base_url}/github-raw/microsoft/solar-farms-mapping/main/data/{INDIA_NAME}"
+    result = _add(url, "--manifest", str(copy), "--id", "india_again", "--write")
+    assert result.exit_code == 0, result.output
+    old, new = DEFAULT_MANIFEST.read_text().splitlines(), copy.read_text().splitlines()
+    assert new[:len(old) - 3] == old[:-3] and new[len(old) - 3] == "    },"  # every line kept, one comma added
+    raw = json.loads(copy.read_text())
+    assert raw["datasets"][:-1] == json.loads(DEFAULT_MANIFEST.read_text())["datasets"]
+    entry = raw["datasets"][-1]
+    assert entry["repository"] == {"type": "url", "urls": [url]} and entry["doi"] == url
+    assert (entry["expected_count"], entry["expected_crs"], entry["license"]) == (1363, "EPSG:4326", "unspecified")
+    assert entry["columns"]["unified_id"] == {"from": ["fid"]} and "# guess: repository: a plain URL" in result.stdout
 
 
 @pytest.mark.parametrize("url, repository", [
