@@ -37,6 +37,7 @@ class Layer:
     geometry_type: str
     fields: dict[str, str]
     area_ratios: dict[str, float]
+    of_many: bool = False  # its file has other layers with geometry (the entry names it in read.layer)
 
 
 def check_new_id(dataset_id: str, manifest: Manifest) -> None:
@@ -149,15 +150,10 @@ def _filters(layers: list[Layer], notes: list[str]) -> dict:
     if any(layer.member for layer in layers):
         out["read"] = {"include": sorted(set(read))}
         notes.append("read.include ← the archive members read (their names, anchored)")
-    per_file = {}
-    for layer in layers:
-        per_file.setdefault(layer.member or layer.file, []).append(layer)
-    if several := [ls for ls in per_file.values() if len(ls) > 1]:
-        biggest = max(several[0], key=lambda layer: layer.count)
-        out.setdefault("read", {})["layer"] = biggest.layer
-        notes.append(f"read.layer {biggest.layer!r} ← the largest of the file's layers ("
-                     f"{', '.join(layer.layer for layer in several[0])}); one layer per entry")
-        layers[:] = [layer for layer in layers if layer in (biggest,) or layer not in several[0]]
+    if named := [layer for layer in layers if layer.of_many]:
+        out.setdefault("read", {})["layer"] = named[0].layer
+        notes.append(f"read.layer {named[0].layer!r} ← the largest layer of {named[0].member or named[0].file}"
+                     + ("; the other files' layers need the same name" if len(layers) > 1 else ""))
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +108,7 @@ def _layers(files: list[RemoteFile], *, http: Http, settings: Settings, work: st
             paths = [(None, folder / remote.name)]
         for member, path in paths:
             found.extend(_open(remote.name, member, path, notes))
-    return _same_data_once(_solar_only(_one_format_each(found, notes), notes), notes)
+    return _same_data_once(_solar_only(_one_format_each(_largest_of_each_file(found, notes), notes), notes), notes)
 
 
 def _open(file: str, member: str | None, path: Path, notes: list[str]) -> list[Layer]:
@@ -172,6 +172,24 @@ def _one_format_each(layers: list[Layer], notes: list[str]) -> list[Layer]:
             chosen[key] = layer
     return list(chosen.values())
 
+
+
+def _largest_of_each_file(layers: list[Layer], notes: list[str]) -> list[Layer]:
+    """The largest layer of a file with several (an entry reads one layer of a file: ``read.layer``)."""
+    per_file: dict[tuple, list[Layer]] = {}
+    for layer in layers:
+        per_file.setdefault((layer.file, layer.member), []).append(layer)
+    out = []
+    for group in per_file.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        biggest = max(group, key=lambda layer: layer.count)
+        others = ", ".join(repr(layer.layer) for layer in group if layer is not biggest)
+        notes.append(f"left out layers {others} of {biggest.member or biggest.file}: fewer features than "
+                     f"{biggest.layer!r}")
+        out.append(replace(biggest, of_many=True))
+    return out
 
 
 def _solar_only(layers: list[Layer], notes: list[str]) -> list[Layer]:

@@ -129,6 +129,26 @@ def test_the_proposal_guesses_crs_count_and_columns(resolver, workdir):
     assert '"id": "gb_parks"' in human.stdout and "not written" in human.stdout
 
 
+def test_a_file_of_several_layers_gives_its_largest(resolver, workdir):
+    import geopandas as gpd
+    import shapely
+
+    parks = gpd.read_file(resolver.files_dir / PARKS / PARKS_FILE)
+    two = workdir / "two_layers.gpkg"
+    parks.head(40).to_file(two, layer="parks_2030", driver="GPKG")
+    gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[shapely.Point(400000, 200000)] * 2, crs=parks.crs).to_file(
+        two, layer="substations", driver="GPKG")
+    resolver.remove_file(PARKS, PARKS_FILE)
+    resolver.add_file(PARKS, "two_layers.gpkg", two.read_bytes())
+    result = _add(NEW_DOI, "--manifest", _copy(workdir), "--json")
+    assert result.exit_code == 0, result.output
+    proposal = json.loads(result.stdout)
+    entry = proposal["entry"]
+    assert entry["read"] == {"layer": "parks_2030"} and entry["expected_count"] == 40
+    assert entry["files"] == {"include": [r"^two_layers\.gpkg$"]}
+    assert any("left out layers 'substations'" in n for n in proposal["notes"])
+
+
 def test_km2_is_measured_and_well_known_dois_need_no_resolver(resolver, workdir):
     result = _add("10.6084/m9.figshare.11310269.v6", "--manifest", _copy(workdir), "--id", "farms", "--json")
     assert result.exit_code == 0, result.output
