@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from flows.add_cli import add
 from flows.check_cli import check
 from flows.console import error
 from flows.summary import console
@@ -18,6 +19,7 @@ from pvdoi.settings import get_settings
 
 datasets_app = typer.Typer(help="The datasets of the manifest: source, pinned version, licence, citation, last run.")
 datasets_app.command("check")(check)
+datasets_app.command("add")(add)
 
 
 @datasets_app.callback(invoke_without_command=True)

@@ -45,6 +45,11 @@ REPOSITORIES: dict[str, dict] = {
                             "prefix": ""},
     "ind_pv_solar_farms_2022": {"type": "github", "owner": "microsoft", "repo": "solar-farms-mapping",
                                 "ref": "main", "prefix": "data/"},
+    # In no manifest: a Zenodo record with a DOI of its own (DataCite's test prefix), found through the DOI resolver
+    "gb_solar_parks_2031": {
+        "type": "zenodo", "record_id": 9100001, "doi": "10.5072/pvdoi.solar-parks-england", "version": "2.1",
+        "published": "2031-03-14", "title": "Ground-mounted solar parks in England",
+        "authors": ["Okafor, Adaeze", "Lindqvist, Per"], "license": _CC_BY},
 }
 
 
@@ -109,7 +114,7 @@ class _RepoApi:
         checksum = {f.name: (m if ":" in (m := self._md5(f)) else f"md5:{m}") for f in files.values()}
         versioned = self._zenodo_version_fields(ds, index, url)
         record = {
-            "id": rid, "recid": str(rid), "doi": f"10.5281/zenodo.{rid}",
+            "id": rid, "recid": str(rid), "doi": repo.get("doi", f"10.5281/zenodo.{rid}"),
             "metadata": {"title": repo["title"], "creators": [{"name": a} for a in repo["authors"]],
                          "license": {"id": repo["license"]["id"]}, "version": versioned.pop("version"),
                          "publication_date": repo["published"], "resource_type": {"type": "dataset"}},

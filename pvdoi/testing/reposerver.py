@@ -23,6 +23,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from pvdoi.testing.doi_api import _DoiApi
 from pvdoi.testing.faults import FAULT_KINDS, _Fault, _FaultInjection  # noqa: F401  (FAULT_KINDS: re-exported)
 from pvdoi.testing.lookalike import MARKER, write_lookalike_files
 from pvdoi.testing.published import _File, _PublishedFiles, _read
@@ -30,8 +31,8 @@ from pvdoi.testing.repo_api import _ROUTES, REPOSITORIES, _json, _RepoApi
 from pvdoi.testing.versions_api import VERSION_ROUTES, _VersionsApi
 
 
-class RepoServer(_PublishedFiles, _FaultInjection, _VersionsApi, _RepoApi):
-    """Zenodo, figshare and GitHub look-alike APIs on ``127.0.0.1``, run in a daemon thread.
+class RepoServer(_PublishedFiles, _FaultInjection, _VersionsApi, _DoiApi, _RepoApi):
+    """Zenodo, figshare and GitHub look-alike APIs (and doi.org's handle redirect) on ``127.0.0.1``, in a thread.
 
     Args:
         files_dir: Folder of look-alike files; generated there (or in a temporary folder when
