@@ -170,3 +170,25 @@ def test_pvdoi_cite_writes_bibtex_and_csl_json_and_refuses_an_unknown_dataset(ru
 
     result = runner.invoke(app, ["cite", "--database", str(tmp_path / "missing.duckdb")])
     assert result.exit_code == 2 and "pvdoi run" in result.stderr
+
+
+def test_a_catalog_made_before_references_gains_their_columns_and_cites_from_its_row(tmp_path):
+    """A warehouse whose raw_data.datasets predates the reference columns gets them on the next connection (the
+    load then fills them); `pvdoi cite` makes a reference from an old row's DOI, title and licence meanwhile."""
+    from pvdoi.warehouse.connection import DDL, REFERENCE_COLUMNS, warehouse
+    from pvdoi.warehouse.datasets import loaded_references
+
+    path = str(tmp_path / "old.duckdb")
+    con = connect(path)
+    con.execute("\n".join(line for line in DDL.splitlines() if not line.startswith("ALTER TABLE raw_data.datasets")))
+    con.execute("INSERT INTO raw_data.datasets VALUES ('old', 'doi:10.5281/zenodo.1', 'Old & {odd} title', "
+                "'CC0-1.0', 'zenodo', '1', '2', '[]', 1, 1, 1, '{}', '/x.parquet', 'abc', now()::TIMESTAMP)")
+    con.close()
+    with warehouse(path, spatial=False) as con:
+        columns = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() "
+                                             "WHERE table_name = 'datasets'").fetchall()}
+    assert set(REFERENCE_COLUMNS) <= columns
+    [ref] = loaded_references(path)
+    assert (ref["doi"], ref["licence"], ref["version"], ref["year"]) == ("10.5281/zenodo.1", "CC0-1.0", "2", None)
+    entry = parse_string(bibtex([ref]), "bibtex").entries["old"]
+    assert entry.fields["title"] == r"Old \& \textbraceleft{}odd\textbraceright{} title" and "author" not in entry.persons

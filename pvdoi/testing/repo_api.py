@@ -205,7 +205,6 @@ def _download(f: _File, range_header: str | None) -> _Response:
     return _Response(status, headers, file=f, start=start, length=end - start + 1)
 
 
-
 def _github_repository(api: _RepoApi, match, query, range_header) -> _Response:
     """``/github-api/repos/{owner}/{repo}``: the repository's metadata (in :mod:`pvdoi.testing.github_api`)."""
     from pvdoi.testing.github_api import github_repository
