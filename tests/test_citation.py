@@ -14,6 +14,7 @@ from flows.cli import app
 from pvdoi import DEFAULT_MANIFEST
 from pvdoi.citation import bibtex, csl_json, reference
 from pvdoi.duckdb_ext import connect
+from pvdoi.errors import WarehouseError
 from pvdoi.features.geoparquet import file_reference
 from pvdoi.http import Http
 from pvdoi.manifest import DatasetSpec, load_manifest
@@ -192,3 +193,10 @@ def test_a_catalog_made_before_references_gains_their_columns_and_cites_from_its
     assert (ref["doi"], ref["licence"], ref["version"], ref["year"]) == ("10.5281/zenodo.1", "CC0-1.0", "2", None)
     entry = parse_string(bibtex([ref]), "bibtex").entries["old"]
     assert entry.fields["title"] == r"Old \& \textbraceleft{}odd\textbraceright{} title" and "author" not in entry.persons
+
+    writer = connect(path)  # a writer holds the file: a clear error, not DuckDB's traceback
+    try:
+        with pytest.raises(WarehouseError, match="cannot open the warehouse"):
+            loaded_references(path)
+    finally:
+        writer.close()

@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import datetime, timezone
 
+import duckdb
+
 from pvdoi.citation import catalog_reference
 from pvdoi.duckdb_ext import connect, load_extension
 from pvdoi.errors import WarehouseError
@@ -122,7 +124,10 @@ def loaded_references(database_path: str, dataset_ids: list[str] | None = None) 
 
     A catalog row loaded before references were kept gets one made from its DOI, title and licence.
     """
-    con = connect(require_warehouse(database_path), extensions=(), read_only=True)
+    try:
+        con = connect(require_warehouse(database_path), extensions=(), read_only=True)
+    except duckdb.Error as exc:  # another process writing it holds DuckDB's lock
+        raise WarehouseError(f"cannot open the warehouse {database_path}: {exc}") from None
     try:
         present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = "
                                               "'raw_data' AND table_name = 'datasets'").fetchall()}
