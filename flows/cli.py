@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cache_cli import CacheOpt, cache_app
+from flows.cite_cli import cite
 from flows.console import VERBOSITY, configure_logging, error
 from flows.datasets_cli import datasets_app
 from flows.open_cli import docs, export, map_
@@ -34,6 +35,7 @@ app.command()(export)
 app.add_typer(datasets_app, name="datasets")
 app.command()(docs)
 app.command(name="map")(map_)
+app.command()(cite)
 
 DatasetsArg = Annotated[list[str] | None, typer.Argument(help="dataset ids from the manifest (default: all)")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dataset of the manifest (the default)")]

@@ -40,6 +40,7 @@ class DatasetResult:
     record_id: str | None = None
     record_version: str | None = None
     record_license: str | None = None
+    reference: dict | None = None  # pvdoi.citation.reference: creators, year, publisher, version, DOI, licence, ...
     files: tuple[dict, ...] = ()  # {"name", "checksum", "size"} of each downloaded file
     counts: dict[str, int] = field(default_factory=dict)  # read = written + dropped (see pvdoi.features.stream)
     per_file: dict[str, dict[str, int]] = field(default_factory=dict)

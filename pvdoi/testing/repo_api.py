@@ -41,10 +41,14 @@ REPOSITORIES: dict[str, dict] = {
         "title": "Harmonised global datasets of wind and solar farm locations and power",
         "authors": ["Sebastian Dunnett", "Alessandro Sorichetta", "Gail Taylor", "Felix Eigenbrod"],
         "license": _CC_BY},
+    # GitHub: licence as its spdx_id (None: GitHub detects none); the dates are look-alike values
     "chn_med_res_pv_2024": {"type": "github", "owner": "qingfengxitu", "repo": "ChinaPV", "ref": "main",
-                            "prefix": ""},
+                            "prefix": "", "license": None, "created": "2023-10-09T02:11:45Z",
+                            "description": "China PV dataset (2015, 2020) at 30 m resolution"},
     "ind_pv_solar_farms_2022": {"type": "github", "owner": "microsoft", "repo": "solar-farms-mapping",
-                                "ref": "main", "prefix": "data/"},
+                                "ref": "main", "prefix": "data/", "license": "MIT", "owner_type": "Organization",
+                                "created": "2021-09-14T17:30:02Z",
+                                "description": "Solar farms mapping in India with Sentinel-2 imagery"},
     # In no manifest: a Zenodo record with a DOI of its own (DataCite's test prefix), found through the DOI resolver
     "gb_solar_parks_2031": {
         "type": "zenodo", "record_id": 9100001, "doi": "10.5072/pvdoi.solar-parks-england", "version": "2.1",
@@ -206,10 +210,18 @@ def _download(f: _File, range_header: str | None) -> _Response:
     return _Response(status, headers, file=f, start=start, length=end - start + 1)
 
 
+def _github_repository(api: _RepoApi, match, query, range_header) -> _Response:
+    """``/github-api/repos/{owner}/{repo}``: the repository's metadata (in :mod:`pvdoi.testing.github_api`)."""
+    from pvdoi.testing.github_api import github_repository
+
+    return github_repository(api, match, query, range_header)
+
+
 _ROUTES = [
     (re.compile(r"^/zenodo/api/records/(\d+)(?:/files/(.+)/content)?/?$"), _RepoApi._zenodo),
     (re.compile(r"^/figshare/v2/articles/(\d+)(?:/versions/(\d+))?(/files)?/?$"), _RepoApi._figshare),
     (re.compile(r"^/figshare/ndownloader/files/(\d+)/?$"), _RepoApi._ndownloader),
+    (re.compile(r"^/github-api/repos/([^/]+)/([^/]+)/?$"), _github_repository),
     (re.compile(r"^/github-api/repos/([^/]+)/([^/]+)/contents(?:/(.*))?$"), _RepoApi._github),
     (re.compile(r"^/github-raw/([^/]+)/([^/]+)/([^/]+)/(.+)$"), _RepoApi._github),
 ]
