@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pvdoi.atomic import write_json_atomic
 from pvdoi.results import DatasetResult
 from pvdoi.transform import DbtBuild
+from pvdoi.upstream import upstream_notes
 
 STATUS_KEY = "pv-dataset-status"
 STATUS_FILE = "dataset_status.json"
@@ -18,15 +19,17 @@ DBT_KEY = "pv-dbt-build"
 
 
 def publish_results(results: dict[str, DatasetResult], failed_message: str | None, data_dir: str,
-                    dbt: dict | None = None) -> None:
-    """Everything a run leaves for people: its table artifacts, the cross-run status, its results file."""
+                    dbt: dict | None = None, *, manifest_path: str | None = None) -> None:
+    """Everything a run leaves for people: its table artifacts, the cross-run status (with each dataset's upstream
+    check when ``manifest_path`` is given), its results file."""
     publish_run_table(results, failed_message)
-    publish_status(results, data_dir)
+    publish_status(results, data_dir, manifest_path=manifest_path)
     write_run_results(results, data_dir, dbt)
 
 
 def run_rows(results: dict[str, DatasetResult]) -> list[dict]:
-    """One row per dataset: status, rows, MB downloaded, checksums verified, cache hits/misses, duration, error."""
+    """One row per dataset: status, rows, MB downloaded, checksums verified, cache hits/misses, duration, GDAL's
+    warnings (in the run's log), error."""
     rows = []
     for dataset_id, r in results.items():
         done = r.ok
@@ -37,7 +40,8 @@ def run_rows(results: dict[str, DatasetResult]) -> list[dict]:
             "mb_downloaded": round(r.downloaded_bytes / 2**20, 2) if done else None,
             "checksums_verified": sum(1 for f in r.files if f.get("checksum")) if done else None,
             "cache_hits": len(r.cache.hits) if done else None, "cache_misses": len(r.cache.misses) if done else None,
-            "duration_s": r.duration_s if done else None, "error": r.error,
+            "duration_s": r.duration_s if done else None, "gdal_warnings": r.gdal_warnings if done else None,
+            "error": r.error,
         })
     return rows
 
@@ -50,8 +54,9 @@ def publish_run_table(results: dict[str, DatasetResult], failed_message: str | N
                                  description="Datasets that failed in this run")
 
 
-def publish_status(results: dict[str, DatasetResult], data_dir: str) -> list[dict]:
-    """Update the cross-run status (last status, last success, rows, checksums, cache hits) and publish it."""
+def publish_status(results: dict[str, DatasetResult], data_dir: str, *, manifest_path: str | None = None) -> list[dict]:
+    """Update the cross-run status (last status, last success, rows, checksums, cache hits, and whether the repository
+    has a newer version: see :mod:`pvdoi.upstream`) and publish it."""
     path = os.path.join(data_dir, STATUS_FILE)
     status: dict[str, dict] = {}
     if os.path.exists(path):
@@ -70,6 +75,10 @@ def publish_status(results: dict[str, DatasetResult], data_dir: str) -> list[dic
                          source_checksums=", ".join(f"{f['name']}={f['checksum']}" for f in r.files),
                          cache_hits=len(r.cache.hits))
         status[dataset_id] = entry
+    if manifest_path is not None:  # one quick request per dataset of the run; "unknown" when unreachable
+        last = {d: status[d].get("last_success") for d in results}
+        for dataset_id, note in upstream_notes(list(results), manifest_path, last).items():
+            status[dataset_id]["upstream"] = note
     write_json_atomic(path, status)
     table = [status[k] for k in sorted(status)]
     create_table_artifact(table=table, key=STATUS_KEY, description="State of each dataset across runs")

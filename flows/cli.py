@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cache_cli import CacheOpt, cache_app
+from flows.cite_cli import cite
 from flows.console import VERBOSITY, configure_logging, error
 from flows.datasets_cli import datasets_app
 from flows.history_cli import history
@@ -22,6 +23,8 @@ for _key, _value in {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "hamilton,pvdoi",
+    # a record logged outside any run (the thread-pool path of `pvdoi ingest`) goes to the log file, not the API
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "DBT_USE_COLORS": "false",
 }.items():
     os.environ.setdefault(_key, _value)
@@ -34,6 +37,7 @@ app.add_typer(datasets_app, name="datasets")
 app.command()(docs)
 app.command(name="map")(map_)
 app.command()(history)
+app.command()(cite)
 
 DatasetsArg = Annotated[list[str] | None, typer.Argument(help="dataset ids from the manifest (default: all)")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every dataset of the manifest (the default)")]

@@ -3,7 +3,7 @@
 Every run writes everything (tracebacks included) to ``<data>/logs/<time>-<command>.log``. The terminal gets one
 or two lines per expected error, on stderr, without tracebacks or third-party banners unless ``-v``; ``-q`` keeps
 errors and the final summary only. On a terminal the log lines print above the live display (rich); piped, they
-stay plain lines.
+stay plain lines. GDAL's warnings go to the log file only (the summary counts them per dataset; ``-v`` shows them).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 
 from rich.console import Console
+
+from pvdoi.features import gdal
 
 STDERR = Console(stderr=True, highlight=False)
 _FORMAT = "%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - %(message)s"
@@ -63,8 +65,19 @@ class _Stderr(logging.StreamHandler):
 
 
 def _not_third_party_noise(record: logging.LogRecord) -> bool:
-    """Hamilton's failure banner and its copy of the node's traceback: the run's own error line says it all."""
+    """Hamilton's failure banner and its copy of the node's traceback: the run's own error line says it all.
+
+    GDAL's warnings neither: the summary counts them per dataset and the log file has them.
+    """
+    if record.name == "pvdoi.gdal":
+        return record.levelno >= logging.ERROR
     return not (record.name.startswith("hamilton") and record.levelno >= logging.ERROR)
+
+
+def _counted_by_the_display(record: logging.LogRecord) -> bool:
+    """urllib3's "Retrying ..." lines: the live display's row counts a dataset's retries (printed above the display
+    they wrapped, one per try); the log file has each one."""
+    return not (record.name == "urllib3.connectionpool" and record.getMessage().startswith("Retrying"))
 
 
 def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str:
@@ -84,6 +97,7 @@ def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str
         to_terminal = RichHandler(console=STDERR, show_path=False, show_time=False, markup=False)
         to_terminal.setFormatter(_Brief(logging.Formatter("%(name)s - %(message)s")))
         to_terminal.setLevel(max(VERBOSITY.console_level, logging.WARNING))
+        to_terminal.addFilter(_counted_by_the_display)
     else:
         to_terminal = _Stderr()
         to_terminal.setFormatter(formatter if VERBOSITY.level > 0 else _Brief(formatter))
@@ -97,6 +111,9 @@ def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str
     for noisy in ("httpx", "httpcore", "urllib3.connectionpool", "asyncio", "filelock", "hamilton"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if VERBOSITY.level > 0 else logging.WARNING)
     logging.captureWarnings(True)  # GDAL's and the libraries' warnings go to the log, not raw to the terminal
+    warnings_logger = logging.getLogger("py.warnings")
+    if not any(isinstance(f, gdal.PythonWarnings) for f in warnings_logger.filters):
+        warnings_logger.addFilter(gdal.PythonWarnings())  # a file's GDAL warnings at open: counted as the others
     return path
 
 

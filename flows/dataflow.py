@@ -20,6 +20,7 @@ from pvdoi.atomic import sha256_file, write_text_atomic
 from pvdoi.caching import register_fingerprints, stores
 from pvdoi.divisions import register_arrow_fingerprint, s3_access
 from pvdoi.errors import StorageError
+from pvdoi.features import gdal
 from pvdoi.features.geoparquet import geoparquet_path
 from pvdoi.results import CacheRun, DatasetResult
 from pvdoi.settings import Settings, get_settings
@@ -62,19 +63,20 @@ def run_dataset(dataset_id: str, *, settings: Settings | None = None, manifest_p
     }
     recompute = [] if os.path.exists(geoparquet_path(data_dir, dataset_id)) else [OUTPUT_NODE]
     started = time.perf_counter()
-    dr = _dataset_driver(dataset_id, cache_path, recompute)
-    result = dr.execute(FINAL_VARS, inputs=inputs)
-    if cache_path and not _output_matches(result["dataset_report"]):
-        log.warning("%s: GeoParquet output changed on disk since it was cached; rewriting it", dataset_id)
-        dr = _dataset_driver(dataset_id, cache_path, [OUTPUT_NODE])
+    with gdal.counting(dataset_id) as gdal_warnings:
+        dr = _dataset_driver(dataset_id, cache_path, recompute)
         result = dr.execute(FINAL_VARS, inputs=inputs)
+        if cache_path and not _output_matches(result["dataset_report"]):
+            log.warning("%s: GeoParquet output changed on disk since it was cached; rewriting it", dataset_id)
+            dr = _dataset_driver(dataset_id, cache_path, [OUTPUT_NODE])
+            result = dr.execute(FINAL_VARS, inputs=inputs)
     cache = CacheRun()
     if cache_path:
         cache = cache_summary(dr)
         save_cache_events(dr, cache_path, dataset_id)
     return result["dataset_report"].replace(
         downloaded_bytes=sum(f.downloaded_bytes for f in result["downloaded_files"]), cache=cache,
-        duration_s=round(time.perf_counter() - started, 3))
+        duration_s=round(time.perf_counter() - started, 3), gdal_warnings=gdal_warnings.count)
 
 
 def _dataset_driver(dataset_id: str, cache_path: str | None, recompute: list[str]) -> driver.Driver:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from flows.add_cli import add
+from flows.check_cli import check
 from flows.console import error
 from flows.summary import console
 from pvdoi.errors import PVDOIError
@@ -16,6 +18,8 @@ from pvdoi.results import licence_warning
 from pvdoi.settings import get_settings
 
 datasets_app = typer.Typer(help="The datasets of the manifest: source, pinned version, licence, citation, last run.")
+datasets_app.command("check")(check)
+datasets_app.command("add")(add)
 
 
 @datasets_app.callback(invoke_without_command=True)

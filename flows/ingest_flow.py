@@ -95,7 +95,7 @@ def pv_doi_ingest(
     if run_dbt and not failures and any(r.ok for r in results.values()):
         dbt = _divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
                                  dbt_task_per_node=dbt_task_per_node)
-    return _final_state(results, failures, options.data_dir, dbt)
+    return _final_state(results, failures, options.data_dir, dbt, options.manifest_path)
 
 
 def _divisions_and_dbt(database_path: str, options: IngestOptions, failures: list[str], *, overture: bool,
@@ -124,14 +124,16 @@ def _error(state) -> str:
     return f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(state.message)
 
 
-def _final_state(results: dict[str, DatasetResult], failures: list[str], data_dir: str, dbt: dict | None):
-    """The run's artifacts and results file; Failed naming every failure, else the results."""
+def _final_state(results: dict[str, DatasetResult], failures: list[str], data_dir: str, dbt: dict | None,
+                 manifest_path: str | None = None):
+    """The run's artifacts (with each dataset's upstream check) and results file; Failed naming every failure, else
+    the results."""
     failed = [f"{d} ({r.error_type}: {r.error})" for d, r in results.items() if not r.ok]
     message = None
     if failed or failures:
         message = (f"{len(failed)} of {len(results)} datasets failed"
                    + (f" (and {len(failures)} later steps)" if failures else "") + ": " + "; ".join(failed + failures))
-    publish_results(results, message, data_dir, dbt)
+    publish_results(results, message, data_dir, dbt, manifest_path=manifest_path)
     if message:
         # No data on the Failed state: Prefect resolves a failed state's data into an exception (a dict is a
         # TypeError in workers); the per-dataset results are in the artifacts and data/flow_runs/<id>.json.

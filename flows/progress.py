@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from hamilton.lifecycle import NodeExecutionHook
 from rich.table import Table
 
+from pvdoi import events
+
 # the dataflow's nodes, by the stage a person would name
 STAGES = {"dataset_spec": "resolve", "published_record": "resolve", "selected_files": "resolve",
           "downloaded_files": "download", "source_files": "extract", "raw_layers": "read",
@@ -26,6 +28,13 @@ class RunProgress:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rows: dict[str, list] = {}
+        self._moved: dict[str, dict[str, int]] = {}  # dataset -> bytes downloaded, features read so far
+
+    def moved(self, name: str, kind: str, amount: int) -> None:
+        """A :mod:`pvdoi.events` listener: ``name`` downloaded bytes or read features."""
+        with self._lock:
+            counts = self._moved.setdefault(name, {"bytes": 0, "features": 0})
+            counts[kind] = counts.get(kind, 0) + amount
 
     def __reduce__(self):  # sent to a Dask worker (with a task pickled by value): that process's own PROGRESS
         return _progress, ()
@@ -43,6 +52,16 @@ class RunProgress:
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._moved.clear()
+
+    def _so_far(self, name: str) -> str:
+        """What a running dataset has done so far: features read once reading started, else bytes downloaded."""
+        counts = self._moved.get(name) or {}
+        if counts.get("features"):
+            return f"{counts['features']:,} features"
+        done = [f"{counts['bytes'] / 1e6:.1f} MB"] if counts.get("bytes") else []
+        retries = counts.get("retries", 0)
+        return ", ".join(done + ([f"{retries} {'retry' if retries == 1 else 'retries'}"] if retries else []))
 
     def table(self) -> Table:
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
@@ -53,7 +72,7 @@ class RunProgress:
         now = time.monotonic()
         with self._lock:
             for name, (stage, started, detail, ended) in self._rows.items():
-                table.add_row(name, stage, detail, f"{(ended or now) - started:.0f}")
+                table.add_row(name, stage, detail or self._so_far(name), f"{(ended or now) - started:.0f}")
         return table
 
 
@@ -89,5 +108,6 @@ def live_display(enabled: bool):
 
     from flows.console import STDERR
 
-    with Live(get_renderable=PROGRESS.table, console=STDERR, refresh_per_second=4, transient=True):
+    with events.listening(PROGRESS.moved), \
+            Live(get_renderable=PROGRESS.table, console=STDERR, refresh_per_second=4, transient=True):
         yield

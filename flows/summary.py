@@ -16,7 +16,8 @@ console = Console(width=None if sys.stdout.isatty() else 80, highlight=False)
 
 
 def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, log_path: str | None = None) -> None:
-    """One short row per dataset; under it, where the outputs are, each failure, the dbt stage and the log file."""
+    """One short row per dataset; under it, where the outputs are, licence and GDAL warnings, each failure, the dbt
+    stage and the log file."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), title="pvdoi datasets",
                   title_justify="left")
     table.add_column("dataset", overflow="fold", ratio=1)
@@ -37,6 +38,10 @@ def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, lo
     for dataset_id, r in results.items():
         if r.ok and r.licence_warning:
             console.print(f"[yellow]{dataset_id}[/yellow]: {r.licence_warning}", soft_wrap=True)
+    for dataset_id, r in results.items():
+        if r.gdal_warnings:
+            console.print(f"[yellow]{dataset_id}[/yellow]: {r.gdal_warnings:,} GDAL "
+                          f"warning{'s' * (r.gdal_warnings != 1)} (in the log)", soft_wrap=True)
     for dataset_id, r in results.items():
         if not r.ok:
             STDERR.print(f"[red]error:[/red] {dataset_id} failed: {r.error_type}: {r.error}", soft_wrap=True)

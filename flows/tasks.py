@@ -114,7 +114,7 @@ def dbt_build(database_path: str, target_dir: str, manifest_path: str, *, force:
                 on_node=lambda n: PROGRESS.stage("dbt build", "build", f"{n} nodes done")))
             build = dataclasses.replace(built, reason=reason, inputs=inputs)
             if build.status == "built":
-                record_build(database_path, build)
+                retry_on_conflict(record_build, database_path, build)
     PROGRESS.done("dbt build", build.status, ", ".join(f"{n} {k}" for k, n in build.counts().items()
                                                        if k.startswith(("model", "test"))))
     publish_dbt_build(build)

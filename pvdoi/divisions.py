@@ -105,8 +105,9 @@ def read_division_areas(url: str, bbox: Bbox | None, release: str, s3: S3Access)
 
 
 def area_pieces(areas: pa.Table) -> pa.Table:
-    """Each area's geometry cut along its longer side until every piece has at most 256 vertices (id, WKB list)."""
-    geometries = shapely.from_wkb(areas.column("geometry_wkb").to_numpy(zero_copy_only=False))
+    """Each area's geometry cut along its longer side until every piece has at most 256 vertices (id, WKB list);
+    a ring left unclosed (as in some published areas) is closed first, as the load does (pvdoi.warehouse)."""
+    geometries = shapely.from_wkb(areas.column("geometry_wkb").to_numpy(zero_copy_only=False), on_invalid="fix")
     pieces = [[shapely.to_wkb(p) for p in _subdivide(g)] for g in geometries]
     return pa.table({"id": areas.column("id"), "pieces_wkb": pa.array(pieces, pa.list_(pa.binary()))})
 
@@ -159,7 +160,7 @@ def _fingerprint_arrow(obj: pa.Table, *args, **kwargs) -> str:
 
 
 def _subdivide(geometry: shapely.Geometry) -> list[shapely.Geometry]:
-    if not geometry.is_valid:  # cuts of an invalid polygon are garbage: keep it whole (slow, but as published)
+    if geometry is None or not geometry.is_valid:  # cuts of it would be garbage: kept whole (None: the load fails)
         return [geometry]
     pieces, pending = [], [geometry]
     while pending:

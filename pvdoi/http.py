@@ -16,6 +16,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 from urllib3.exceptions import MaxRetryError
 from urllib3.util import Retry, Timeout
 
+from pvdoi import events
 from pvdoi.errors import DownloadError, RepositoryError, TransientDownloadError
 from pvdoi.settings import Settings, token
 
@@ -25,9 +26,26 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 CHUNK = 1 << 20
 
 
-def make_retry(settings: Settings) -> Retry:
-    """The retry policy for one request."""
-    return Retry(
+class _Reported(Retry):
+    """urllib3's ``Retry`` that tells :mod:`pvdoi.events` each time it retries an error for a dataset."""
+
+    dataset_id: str | None = None
+
+    def new(self, **kw) -> _Reported:
+        retry = super().new(**kw)
+        retry.dataset_id = self.dataset_id
+        return retry
+
+    def increment(self, method=None, url=None, response=None, error=None, *args, **kwargs) -> Retry:
+        retry = super().increment(method, url, response, error, *args, **kwargs)  # raises when the budget is spent
+        if self.dataset_id and (error is not None or (response is not None and response.status in RETRY_STATUS)):
+            events.emit(self.dataset_id, "retries", 1)
+        return retry
+
+
+def make_retry(settings: Settings, dataset_id: str | None = None) -> Retry:
+    """The retry policy for one request (its retries reported as ``dataset_id``'s when one is given)."""
+    retry = _Reported(
         total=settings.http_retries,
         connect=settings.http_retries,
         read=settings.http_retries,
@@ -41,6 +59,8 @@ def make_retry(settings: Settings) -> Retry:
         raise_on_status=True,
         raise_on_redirect=True,
     )
+    retry.dataset_id = dataset_id
+    return retry
 
 
 class Http:
@@ -61,10 +81,16 @@ class Http:
                 return {"Authorization": f"Bearer {token}"}
         return {}
 
-    def get_json(self, url: str, *, dataset_id: str | None = None) -> object:
-        """GET a JSON document; 4xx is a :class:`RepositoryError`, exhausted retries transient."""
+    def get_json(self, url: str, *, dataset_id: str | None = None, retries: Retry | None = None,
+                 timeout: Timeout | None = None) -> object:
+        """GET a JSON document; 4xx is a :class:`RepositoryError`, exhausted retries transient.
+
+        ``retries`` and ``timeout`` replace the settings' policy for this request (a quick, advisory look).
+        """
+        extra = {"timeout": timeout} if timeout is not None else {}
         try:
-            resp = self.pool.request("GET", url, headers=self.headers_for(url), retries=make_retry(self.settings))
+            resp = self.pool.request("GET", url, headers=self.headers_for(url),
+                                     retries=retries or make_retry(self.settings, dataset_id), **extra)
         except MaxRetryError as exc:
             raise TransientDownloadError(f"GET {url} failed after retries: {exc.reason}", dataset_id=dataset_id) from None
         except Urllib3HTTPError as exc:
@@ -85,7 +111,7 @@ class Http:
         called so the caller can reset its state); the urllib3 ``Retry`` budget and its backoff
         apply to the restarts.
         """
-        retry = make_retry(self.settings)
+        retry = make_retry(self.settings, dataset_id)
 
         def chunks() -> Iterator[bytes]:
             nonlocal retry

@@ -38,7 +38,11 @@ class SourceFile:
 
 @dataclass(frozen=True)
 class RecordInfo:
-    """What the repository says about the record (for the catalog and provenance)."""
+    """What the repository says about the record (for the catalog, provenance and the dataset's reference).
+
+    Each field is None (or empty) when the repository says nothing about it; :mod:`pvdoi.citation` then falls back
+    on the manifest entry.
+    """
 
     repository: str
     record_id: str
@@ -46,3 +50,7 @@ class RecordInfo:
     title: str | None
     license: str | None
     doi: str | None
+    creators: tuple[str, ...] = ()  # as the record names them: "Family, Given", "Given Family" or an organisation
+    published: str | None = None  # ISO date (or date-time) of publication
+    publisher: str | None = None  # "Zenodo", "figshare", "GitHub"
+    url: str | None = None  # the record's landing page for people (not an API address)

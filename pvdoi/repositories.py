@@ -50,9 +50,15 @@ def _zenodo(spec: DatasetSpec, repo: ZenodoRepository, http: Http, base: str):
     info = RecordInfo(
         repository="zenodo", record_id=str(doc.get("id", repo.record_id)), version=meta.get("version"),
         title=meta.get("title"), license=licence.get("id") if isinstance(licence, dict) else licence,
-        doi=doc.get("doi"),
+        doi=doc.get("doi"), creators=_names(meta.get("creators"), "name"), published=meta.get("publication_date"),
+        publisher="Zenodo", url=(doc.get("links") or {}).get("html"),
     )
     return info, files
+
+
+def _names(people, key: str) -> tuple[str, ...]:
+    """The non-empty ``key`` of each entry of a record's list of creators or authors."""
+    return tuple(p[key].strip() for p in people or () if isinstance(p, dict) and (p.get(key) or "").strip())
 
 
 def _figshare(spec: DatasetSpec, repo: FigshareRepository, http: Http, base: str):
@@ -81,7 +87,8 @@ def _figshare(spec: DatasetSpec, repo: FigshareRepository, http: Http, base: str
     info = RecordInfo(
         repository="figshare", record_id=str(repo.article_id), version=str(doc.get("version", repo.version)),
         title=doc.get("title"), license=licence.get("name") if isinstance(licence, dict) else licence,
-        doi=doc.get("doi"),
+        doi=doc.get("doi"), creators=_names(doc.get("authors"), "full_name"), published=doc.get("published_date"),
+        publisher="figshare", url=doc.get("url_public_html"),
     )
     return info, files
 
@@ -99,9 +106,24 @@ def _github(spec: DatasetSpec, repo: GithubRepository, http: Http, api: str, raw
         raw_url = f"{raw}/{repo.owner}/{repo.repo}/{quote(repo.ref)}/{quote(entry['path'])}"
         files.append(RemoteFile(name=entry["name"], url=raw_url, size=entry.get("size"),
                                 checksum=f"gitsha1:{entry['sha']}" if entry.get("sha") else None))
-    info = RecordInfo(repository="github", record_id=f"{repo.owner}/{repo.repo}/{path}", version=repo.ref,
-                      title=None, license=None, doi=None)
-    return info, files
+    return _github_info(spec, repo, http, api, path), files
+
+
+def _github_info(spec: DatasetSpec, repo: GithubRepository, http: Http, api: str, path: str) -> RecordInfo:
+    """The repository's own metadata (``GET /repos/{owner}/{repo}``): licence, owner, creation date, page.
+
+    A repository has no registered title: its description is not one, so the manifest's title is used.
+    """
+    url = f"{api}/repos/{repo.owner}/{repo.repo}"
+    doc = http.get_json(url, dataset_id=spec.id)
+    _expect(isinstance(doc, dict), spec, url, "not an object")
+    licence = doc.get("license") if isinstance(doc.get("license"), dict) else {}
+    spdx = licence.get("spdx_id")
+    owner = (doc.get("owner") or {}).get("login") if isinstance(doc.get("owner"), dict) else None
+    return RecordInfo(repository="github", record_id=f"{repo.owner}/{repo.repo}/{path}", version=repo.ref,
+                      title=None, license=spdx if spdx and spdx != "NOASSERTION" else None, doi=None,
+                      creators=(owner,) if owner else (), published=doc.get("created_at"), publisher="GitHub",
+                      url=doc.get("html_url"))
 
 
 def _plain(spec: DatasetSpec, repo: UrlRepository):

@@ -40,6 +40,7 @@ class DatasetResult:
     record_id: str | None = None
     record_version: str | None = None
     record_license: str | None = None
+    reference: dict | None = None  # pvdoi.citation.reference: creators, year, publisher, version, DOI, licence, ...
     files: tuple[dict, ...] = ()  # {"name", "checksum", "size"} of each downloaded file
     counts: dict[str, int] = field(default_factory=dict)  # read = written + dropped (see pvdoi.features.stream)
     per_file: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -50,6 +51,7 @@ class DatasetResult:
     downloaded_bytes: int = 0
     cache: CacheRun = CacheRun()
     duration_s: float = 0.0
+    gdal_warnings: int = 0  # GDAL's warnings while its files were read in this run (in the log, pvdoi.features.gdal)
     error: str | None = None
     error_type: str | None = None
 

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     figshare_api_url: str = "https://api.figshare.com"
     github_api_url: str = "https://api.github.com"
     github_raw_url: str = "https://raw.githubusercontent.com"
+    doi_resolver_url: str = "https://doi.org"  # GET {this}/{doi} answers 302 to the record's landing page
     github_token: SecretStr | None = None
     zenodo_token: SecretStr | None = None
     figshare_token: SecretStr | None = None

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import tempfile
-from contextlib import nullcontext
 from pathlib import Path
 
+from pvdoi import events
 from pvdoi.atomic import publish
 from pvdoi.errors import ChecksumError, DownloadError, FileTooLargeError, StorageError
 from pvdoi.http import Http
@@ -81,15 +80,14 @@ def _download(remote: RemoteFile, *, store_dir: str, http: Http, limit: int, max
 
 def _stream_to_store(remote: RemoteFile, tmp_name: str, fd: int, *, store_dir: str, http: Http, limit: int,
                      max_mb: float, dataset_id: str) -> LocalFile:
-    with os.fdopen(fd, "wb") as out, _progress(remote) as bar:
+    with os.fdopen(fd, "wb") as out:
         state = {"size": 0, "hasher": _Hasher(remote.checksum, remote.size)}
 
         def restart(_reason: str) -> None:
             out.seek(0)
             out.truncate()
+            events.emit(dataset_id, "bytes", -state["size"])
             state.update(size=0, hasher=_Hasher(remote.checksum, remote.size))
-            if bar:
-                bar[0].reset(bar[1])
 
         with http.stream(remote.url, dataset_id=dataset_id, file=remote.name, on_retry=restart) as chunks:
             for chunk in chunks():
@@ -101,8 +99,7 @@ def _stream_to_store(remote: RemoteFile, tmp_name: str, fd: int, *, store_dir: s
                         dataset_id=dataset_id, file=remote.name)
                 state["hasher"].update(chunk)
                 out.write(chunk)
-                if bar:
-                    bar[0].update(bar[1], advance=len(chunk))
+                events.emit(dataset_id, "bytes", len(chunk))
         out.flush()
         os.fsync(out.fileno())
     size, actual = state["size"], state["hasher"].value()
@@ -118,19 +115,3 @@ def _stream_to_store(remote: RemoteFile, tmp_name: str, fd: int, *, store_dir: s
     log.info("downloaded %s (%d bytes, %s verified)", remote.name, size, checksum)
     return LocalFile(remote.name, str(final), size, checksum, size)
 
-
-def _progress(remote: RemoteFile):
-    """A rich progress bar on a terminal, nothing otherwise."""
-    if not sys.stderr.isatty():
-        return nullcontext(None)
-    from contextlib import contextmanager
-
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    @contextmanager
-    def bar():
-        with Progress("[bold]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      transient=True) as progress:
-            yield progress, progress.add_task(remote.name, total=remote.size)
-
-    return bar()

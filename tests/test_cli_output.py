@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -14,6 +17,7 @@ from tests.conftest import ROOT
 INDIA = "ind_pv_solar_farms_2022"
 INDIA_FILE = "solar_farms_india_2021_merged_simplified.geojson"
 INDIA_RAW = "/github-raw/microsoft/solar-farms-mapping/main/data/" + INDIA_FILE
+UK = "uk_crowdsourced_pv_2020"  # its look-alike GeoJSON repeats feature ids: GDAL warns "Several features with id"
 
 
 def _pvdoi(workdir, *args: str, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
@@ -21,6 +25,39 @@ def _pvdoi(workdir, *args: str, timeout: int = 600, **env: str) -> subprocess.Co
            "PREFECT_HOME": str(workdir / "prefect_home"), **env}
     return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def _pvdoi_on_a_terminal(workdir, *args: str, timeout: int = 600) -> tuple[int, str]:
+    """The CLI on a pseudo-terminal 80 columns wide (stdout and stderr both it): exit code and what it showed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**{k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "COLUMNS")}, "TERM": "xterm",
+           "PREFECT_HOME": str(workdir / "prefect_home")}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=env, stdin=child,
+                            stdout=child, stderr=child, close_fds=True)
+    os.close(child)
+    shown, deadline = bytearray(), time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([main], [], [], 1)[0]:
+                continue
+            try:
+                data = os.read(main, 65536)
+            except OSError:  # EIO: the program ended and closed the terminal
+                break
+            if not data:
+                break
+            shown += data
+        returncode = proc.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        proc.kill()
+        os.close(main)
+    return returncode, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", shown.decode("utf-8", errors="replace"))
 
 
 def _summary_lines(stdout: str) -> list[str]:
@@ -110,3 +147,65 @@ def test_a_run_summary_warns_of_an_unspecified_licence(repo, workdir):
     out = _pvdoi(workdir, "ingest", "chn_med_res_pv_2024", *_data(workdir))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "chn_med_res_pv_2024: licence unspecified: ask the authors before reusing it" in out.stdout
+
+
+def test_the_live_display_row_shows_bytes_then_features_so_far():
+    from rich.console import Console
+
+    from flows.progress import PROGRESS, live_display
+    from pvdoi import events
+
+    def row() -> str:
+        console = Console(width=80, record=True, file=open(os.devnull, "w"))
+        console.print(PROGRESS.table())
+        return next(line for line in console.export_text().splitlines() if line.startswith("ds"))
+
+    with live_display(True):
+        PROGRESS.stage("ds", "download")
+        events.emit("ds", "bytes", 1_500_000)
+        assert "1.5 MB" in row()
+        events.emit("ds", "bytes", -1_500_000)  # a restarted download takes its bytes back
+        events.emit("ds", "bytes", 700_000)
+        PROGRESS.stage("ds", "read")
+        assert "0.7 MB" in row()
+        events.emit("ds", "features", 32_768)
+        assert "32,768 features" in row()
+    events.emit("ds", "features", 1)  # the display has ended: nobody listens any more
+    assert "32,768 features" in row()
+
+
+@pytest.mark.parametrize("command", [["ingest"], ["run", "--no-dbt", "--no-overture"]], ids=["ingest", "run"])
+def test_the_live_display_shows_no_raw_gdal_line_and_the_summary_counts_them(repo, workdir, command):
+    returncode, shown = _pvdoi_on_a_terminal(workdir, *command, UK, *_data(workdir))
+    assert returncode == 0, shown[-3000:]
+    assert "Warning 1:" not in shown and "Several features with id" not in shown, shown
+    # one live display: no progress bar of its own per downloaded file, no Prefect complaint from a reader thread
+    assert " kB" not in shown and "API without a flow run id" not in shown, shown
+    [counted] = re.findall(rf"^{UK}: (\d+) GDAL warnings? \(in the log\)$", shown, re.MULTILINE)
+    log_path = re.findall(r"^log: (.+)$", shown, re.MULTILINE)[-1].strip()
+    log = open(log_path if os.path.isabs(log_path) else ROOT / log_path, encoding="utf-8").read()
+    logged = re.findall(rf"pvdoi.gdal - {UK}: \S+: GDAL: Warning 1: Several features with id = \d+", log)
+    assert int(counted) == len(logged) >= 1, log
+
+
+def test_retries_reach_the_dataset_row_and_not_the_terminal_lines(repo):
+    """A 503 twice then the file: the row counts two retries; urllib3's "Retrying" lines stay out of the display."""
+    import logging
+
+    from flows.console import _counted_by_the_display
+    from flows.progress import PROGRESS, live_display
+    from pvdoi import events
+    from pvdoi.http import Http
+    from pvdoi.settings import Settings
+
+    repo.inject(r"/zenodo/api/records/", "status", status=503, times=2)
+    seen: list[tuple[str, str, int]] = []
+    with live_display(True), events.listening(lambda *event: seen.append(event)):
+        PROGRESS.stage("ds", "resolve")
+        Http(Settings(http_backoff_factor=0.01)).get_json(f"{repo.base_url}/zenodo/api/records/5005868",
+                                                         dataset_id="ds")
+        assert "2 retries" in str(PROGRESS.table().columns[2]._cells)
+    assert seen == [("ds", "retries", 1)] * 2
+    retrying = logging.LogRecord("urllib3.connectionpool", logging.WARNING, "", 0, "Retrying (Retry(total=4))", (),
+                                 None)
+    assert not _counted_by_the_display(retrying)

@@ -214,15 +214,16 @@ def write_warehouse(path: Path, features: list[Feature], *, with_overture: bool 
                 dataset_id varchar primary key, doi varchar, title varchar, license varchar, repository varchar,
                 record_id varchar, record_version varchar, files json, features_read bigint,
                 features_written bigint, expected_count bigint, geoparquet_path varchar,
-                last_loaded_at timestamp)""")
+                last_loaded_at timestamp, citation varchar, year integer, publisher varchar)""")
         for dataset_id, (doi, repository, file_name) in DATASETS.items():
             written = sum(f.dataset_id == dataset_id for f in features)
             con.execute(
                 "insert into raw_data.datasets values (?, ?, ?, 'CC-BY-4.0', ?, '1', '1', ?, ?, ?, ?, ?, "
-                "timestamp '2024-01-01 00:05:00')",
+                "timestamp '2024-01-01 00:05:00', ?, 2020, ?)",
                 [dataset_id, doi, f"title of {dataset_id}", repository,
                  json.dumps([{"name": file_name, "checksum": "md5:" + "0" * 32, "size": 1}]),
-                 written, written, written + 1, f"/data/{dataset_id}.parquet"])
+                 written, written, written + 1, f"/data/{dataset_id}.parquet",
+                 f"Someone (2020). title of {dataset_id} [dataset]. {repository}", repository])
         if with_overture:
             write_division_areas(con, division_areas())
     finally:

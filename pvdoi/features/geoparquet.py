@@ -18,6 +18,7 @@ from pvdoi.errors import StorageError
 from pvdoi.features import parts as file_parts
 from pvdoi.features.stream import FeatureStream, StandardisedFeatures
 
+METADATA_KEY = b"pvdoi"  # the dataset's reference (DOI, citation, licence, creators, year, ...) as JSON
 ROW_GROUP_SIZE = 65_536  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
 
 
@@ -26,9 +27,11 @@ def geoparquet_path(data_dir: str, dataset_id: str) -> str:
     return os.path.join(data_dir, "geoparquet", f"{dataset_id}.parquet")
 
 
-def write_geoparquet(features: StandardisedFeatures, data_dir: str, *, reuse: bool = True) -> dict:
+def write_geoparquet(features: StandardisedFeatures, data_dir: str, *, reuse: bool = True,
+                     reference: dict | None = None) -> dict:
     """Stream ``features`` into the dataset's GeoParquet file (zstd, bbox covering column); its path, size, SHA-256,
-    rows and counts.
+    rows and counts. ``reference`` (:func:`pvdoi.citation.reference`: DOI, citation, licence, creators, ...) is
+    written as JSON under the file's ``pvdoi`` metadata key (see :func:`file_reference`).
 
     With ``reuse``, the rows of source files unchanged since the previous file was written are taken from it
     instead of being read and standardised again (see :mod:`pvdoi.features.parts`).
@@ -39,10 +42,17 @@ def write_geoparquet(features: StandardisedFeatures, data_dir: str, *, reuse: bo
     locks = os.path.join(data_dir, "locks")
     os.makedirs(locks, exist_ok=True)
     with FileLock(os.path.join(locks, f"geoparquet-{dataset_id}.lock")):  # one writer per dataset
-        return _write(features, final, dataset_id, reuse=reuse)
+        return _write(features, final, dataset_id, reuse=reuse, reference=reference)
 
 
-def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse: bool) -> dict:
+def file_reference(path: str) -> dict | None:
+    """The reference a GeoParquet file of this product carries (its ``pvdoi`` metadata key), or None."""
+    value = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    return json.loads(value) if value else None
+
+
+def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse: bool,
+           reference: dict | None) -> dict:
     out_dir = os.path.dirname(final)
     for stale in glob.glob(os.path.join(out_dir, f".{dataset_id}.*.parquet.tmp")):
         os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
@@ -51,7 +61,7 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse
     parts = _parts(features, keys, previous)
     if previous and not _same_schemas(parts):  # rare: let the casts of a full pass decide the column types
         parts = _parts(features, keys, {})
-    table = _table(parts)
+    table = _table(parts, reference)
     fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
     os.close(fd)
     try:
@@ -111,11 +121,15 @@ def _same_schemas(parts: list[file_parts.FilePart]) -> bool:
     return all(s.equals(schemas[0]) for s in schemas)
 
 
-def _table(parts: list[file_parts.FilePart]) -> pa.Table:
+def _table(parts: list[file_parts.FilePart], reference: dict | None) -> pa.Table:
     """The parts as one GeoParquet 1.1 Arrow table: the first one's schema and metadata, the ``geo`` bounding
-    boxes and geometry types merged over all of them (the table ``GeoDataFrame.to_parquet`` would write)."""
+    boxes and geometry types merged over all of them (the table ``GeoDataFrame.to_parquet`` would write), and the
+    dataset's reference (never the one a reused part brings from the previous file)."""
     tables = [t for p in parts for t in p.tables if t.num_rows] or parts[0].tables
     metadata = dict(tables[0].schema.metadata)
+    metadata.pop(METADATA_KEY, None)
+    if reference is not None:
+        metadata[METADATA_KEY] = json.dumps(reference, sort_keys=True, ensure_ascii=False).encode()
     geo = json.loads(metadata[b"geo"])
     for column, meta in file_parts.merged_geo([p.geo for p in parts if p.rows]).items():
         geo["columns"][column].update(meta)

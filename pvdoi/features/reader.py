@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import logging
@@ -21,13 +22,15 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from pvdoi.errors import PVDOIError, ReadError
 from pvdoi.manifest import DatasetSpec
-from pvdoi.features import ENGINE_VERSION
+from pvdoi.features import ENGINE_VERSION, gdal
 from pvdoi.records import SourceFile
 
 log = logging.getLogger("pvdoi.read")
 BATCH_SIZE = 32_768  # features per Arrow batch: small enough to overlap parsing with standardising
 
-warnings.filterwarnings("ignore", message="Several features with id")  # GDAL renumbers duplicate ids; harmless
+# pyogrio's warnings (GDAL's while it opens a file, raised where contextlib enters its reader) shown every time, not
+# once per process, so that each is logged and counted (see pvdoi.features.gdal)
+warnings.filterwarnings("always", category=RuntimeWarning, module=r"contextlib|pyogrio\.")
 
 
 class LazyFrameMixin:
@@ -105,7 +108,7 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
         return
     src, repairs = layer.source, 0
     try:
-        for frame, fixed in _prefetched(_read_batches(src.path, spec, batch_size)):
+        for frame, fixed in _prefetched(_read_batches(src.path, spec, batch_size), spec.id, src.name):
             repairs += fixed
             yield frame, fixed
     except PVDOIError:
@@ -116,13 +119,18 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
         log.warning("%s: %d text values were not valid UTF-8; invalid bytes replaced by U+FFFD", src.name, repairs)
 
 
-def _prefetched(batches: Iterator):
-    """``batches``, with the next item produced in a worker thread while the caller uses the current one."""
+def _prefetched(batches: Iterator, dataset_id: str, file_name: str):
+    """``batches``, with the next item produced in a worker thread while the caller uses the current one.
+
+    The worker thread reads the file and nothing else: GDAL's messages in it are logged and counted as the file's.
+    """
     try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pvdoi-read") as pool:
-            ahead = pool.submit(next, batches, None)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pvdoi-read", initializer=gdal.reading,
+                                initargs=(dataset_id, file_name)) as pool:
+            context = contextvars.copy_context()  # the caller's (e.g. a Prefect task run's): its logs stay the run's
+            ahead = pool.submit(context.run, next, batches, None)
             while (item := ahead.result()) is not None:
-                ahead = pool.submit(next, batches, None)
+                ahead = pool.submit(context.run, next, batches, None)
                 yield item
     finally:  # the caller stopped early (an error downstream): the file is closed here, not by the GC
         batches.close()

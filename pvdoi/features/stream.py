@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 import geopandas as gpd
 import pandas as pd
 
+from pvdoi import events
 from pvdoi.features import ENGINE_VERSION
 from pvdoi.features.attributes import duplicated, json_rows
 from pvdoi.features.batch import harmonised, standardise_batch
@@ -180,6 +181,7 @@ def _standardise_layer(layer: RawLayer, spec: DatasetSpec, ingested_at: pd.Times
     crs, offset, seen, signature = None, 0, set(), None
     for gdf, text_repairs in layer_batches(layer, spec, batch_size=None if whole else BATCH_SIZE):
         counts["read"] += len(gdf)
+        events.emit(spec.id, "features", len(gdf))
         counts["repaired_text"] += text_repairs
         crs = crs or source_crs(gdf, spec, src.name, notes)
         kept = standardise_batch(gdf, crs, spec, offset, counts, src.name)

@@ -41,10 +41,19 @@ REPOSITORIES: dict[str, dict] = {
         "title": "Harmonised global datasets of wind and solar farm locations and power",
         "authors": ["Sebastian Dunnett", "Alessandro Sorichetta", "Gail Taylor", "Felix Eigenbrod"],
         "license": _CC_BY},
+    # GitHub: licence as its spdx_id (None: GitHub detects none); the dates are look-alike values
     "chn_med_res_pv_2024": {"type": "github", "owner": "qingfengxitu", "repo": "ChinaPV", "ref": "main",
-                            "prefix": ""},
+                            "prefix": "", "license": None, "created": "2023-10-09T02:11:45Z",
+                            "description": "China PV dataset (2015, 2020) at 30 m resolution"},
     "ind_pv_solar_farms_2022": {"type": "github", "owner": "microsoft", "repo": "solar-farms-mapping",
-                                "ref": "main", "prefix": "data/"},
+                                "ref": "main", "prefix": "data/", "license": "MIT", "owner_type": "Organization",
+                                "created": "2021-09-14T17:30:02Z",
+                                "description": "Solar farms mapping in India with Sentinel-2 imagery"},
+    # In no manifest: a Zenodo record with a DOI of its own (DataCite's test prefix), found through the DOI resolver
+    "gb_solar_parks_2031": {
+        "type": "zenodo", "record_id": 9100001, "doi": "10.5072/pvdoi.solar-parks-england", "version": "2.1",
+        "published": "2031-03-14", "title": "Ground-mounted solar parks in England",
+        "authors": ["Okafor, Adaeze", "Lindqvist, Per"], "license": _CC_BY},
 }
 
 
@@ -79,7 +88,7 @@ class _RepoApi:
     def _respond(self, raw_path: str, range_header: str | None) -> _Response:
         split = urlsplit(raw_path)
         path, query = unquote(split.path), {k: v[-1] for k, v in parse_qs(split.query).items()}
-        for pattern, handler in _ROUTES:
+        for pattern, handler in self._routes:
             if match := pattern.match(path):
                 with self._lock:
                     return handler(self, match, query, range_header)
@@ -96,10 +105,10 @@ class _RepoApi:
 
     def _zenodo(self, match, query, range_header) -> _Response:
         rid, key = int(match[1]), match[2]
-        if concept := self._dataset("zenodo", concept_id=rid):
-            target = match[0].replace(f"/records/{rid}", f"/records/{REPOSITORIES[concept]['record_id']}", 1)
+        ds, index = self._zenodo_lookup(rid)  # a concept (index None) resolves to its latest record
+        if ds is not None and index is None:
+            target = match[0].replace(f"/records/{rid}", f"/records/{self._zenodo_ids(ds)[-1]}", 1)
             return _Response(301, {"Location": self.base_url + quote(target)})
-        ds = self._dataset("zenodo", record_id=rid)
         if ds is None:
             return _json(404, {"status": 404, "message": "The persistent identifier does not exist."})
         files = {f.name: f for f in self._files[ds]}
@@ -107,18 +116,17 @@ class _RepoApi:
             return _download(files[key], range_header) if key in files else _not_found(f"file {key}")
         repo, url = REPOSITORIES[ds], f"{self.base_url}/zenodo/api/records/{rid}"
         checksum = {f.name: (m if ":" in (m := self._md5(f)) else f"md5:{m}") for f in files.values()}
+        versioned = self._zenodo_version_fields(ds, index, url)
         record = {
-            "id": rid, "recid": str(rid), "doi": f"10.5281/zenodo.{rid}",
+            "id": rid, "recid": str(rid), "doi": repo.get("doi", f"10.5281/zenodo.{rid}"),
             "metadata": {"title": repo["title"], "creators": [{"name": a} for a in repo["authors"]],
-                         "license": {"id": repo["license"]["id"]}, "version": repo["version"],
+                         "license": {"id": repo["license"]["id"]}, "version": versioned.pop("version"),
                          "publication_date": repo["published"], "resource_type": {"type": "dataset"}},
             "files": [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{rid}/{f.file_id}")), "key": f.name,
                        "size": f.size, "checksum": checksum[f.name],
                        "links": {"self": f"{url}/files/{quote(f.name)}/content"}} for f in files.values()],
-            "links": {"self": url, "files": f"{url}/files"},
+            "links": {"self": url, "files": f"{url}/files", **versioned.pop("links")}, **versioned,
         }
-        if "concept_id" in repo:
-            record |= {"conceptrecid": str(repo["concept_id"]), "conceptdoi": f"10.5281/zenodo.{repo['concept_id']}"}
         return _json(200, record)
 
     def _figshare_file(self, f: _File) -> dict:
@@ -130,7 +138,8 @@ class _RepoApi:
     def _figshare(self, match, query, range_header) -> _Response:
         aid, version, listing = int(match[1]), match[2], match[3]
         ds = self._dataset("figshare", article_id=aid)
-        if ds is None or (version is not None and int(version) != REPOSITORIES[ds]["version"]):
+        known = range(REPOSITORIES[ds]["version"], self._figshare_latest(ds) + 1) if ds else range(0)
+        if ds is None or (version is not None and int(version) not in known):
             return _json(404, {"message": "Entity not found: article", "code": "EntityNotFound"})
         files = [self._figshare_file(f) for f in self._files[ds]]
         if listing:
@@ -142,7 +151,7 @@ class _RepoApi:
                 return _json(400, {"message": f"Invalid pagination parameters {query}", "code": "BadRequest"})
             return _json(200, files[start:start + size])
         repo = REPOSITORIES[ds]
-        v = repo["version"]
+        v = int(version) if version is not None else self._figshare_latest(ds)
         return _json(200, {
             "id": aid, "title": repo["title"], "doi": f"10.6084/m9.figshare.{aid}.v{v}", "version": v,
             "url": f"{self.base_url}/figshare/v2/articles/{aid}/versions/{v}", "defined_type_name": "dataset",
@@ -201,10 +210,19 @@ def _download(f: _File, range_header: str | None) -> _Response:
     return _Response(status, headers, file=f, start=start, length=end - start + 1)
 
 
+def _github_repository(api: _RepoApi, match, query, range_header) -> _Response:
+    """``/github-api/repos/{owner}/{repo}``: the repository's metadata (in :mod:`pvdoi.testing.github_api`)."""
+    from pvdoi.testing.github_api import github_repository
+
+    return github_repository(api, match, query, range_header)
+
+
 _ROUTES = [
     (re.compile(r"^/zenodo/api/records/(\d+)(?:/files/(.+)/content)?/?$"), _RepoApi._zenodo),
     (re.compile(r"^/figshare/v2/articles/(\d+)(?:/versions/(\d+))?(/files)?/?$"), _RepoApi._figshare),
     (re.compile(r"^/figshare/ndownloader/files/(\d+)/?$"), _RepoApi._ndownloader),
+    (re.compile(r"^/github-api/repos/([^/]+)/([^/]+)/?$"), _github_repository),
     (re.compile(r"^/github-api/repos/([^/]+)/([^/]+)/contents(?:/(.*))?$"), _RepoApi._github),
     (re.compile(r"^/github-raw/([^/]+)/([^/]+)/([^/]+)/(.+)$"), _RepoApi._github),
 ]
+_RepoApi._routes = _ROUTES  # RepoServer adds the versions routes (pvdoi.testing.versions_api)

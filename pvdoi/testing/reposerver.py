@@ -1,7 +1,8 @@
 """A local HTTP server speaking the Zenodo, figshare and GitHub APIs over look-alike files.
 
 Point the product at it with ``RepoServer.env()``. Tests can change published files
-(``replace_file``, ``add_file``, ``remove_file``, ``set_published_checksum``) and inject
+(``replace_file``, ``add_file``, ``remove_file``, ``set_published_checksum``), publish a newer
+version of a dataset (``publish_new_version``) and inject
 faults per path pattern (error status, connection reset, truncated, corrupted or slow bodies).
 Run ``python -m pvdoi.testing.reposerver`` to serve until Ctrl-C. The API answers are in
 :mod:`~pvdoi.testing.repo_api`, the published files in :mod:`~pvdoi.testing.published`, the
@@ -22,14 +23,16 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from pvdoi.testing.doi_api import _DoiApi
 from pvdoi.testing.faults import FAULT_KINDS, _Fault, _FaultInjection  # noqa: F401  (FAULT_KINDS: re-exported)
 from pvdoi.testing.lookalike import MARKER, write_lookalike_files
 from pvdoi.testing.published import _File, _PublishedFiles, _read
-from pvdoi.testing.repo_api import REPOSITORIES, _json, _RepoApi
+from pvdoi.testing.repo_api import _ROUTES, REPOSITORIES, _json, _RepoApi
+from pvdoi.testing.versions_api import VERSION_ROUTES, _VersionsApi
 
 
-class RepoServer(_PublishedFiles, _FaultInjection, _RepoApi):
-    """Zenodo, figshare and GitHub look-alike APIs on ``127.0.0.1``, run in a daemon thread.
+class RepoServer(_PublishedFiles, _FaultInjection, _VersionsApi, _DoiApi, _RepoApi):
+    """Zenodo, figshare and GitHub look-alike APIs (and doi.org's handle redirect) on ``127.0.0.1``, in a thread.
 
     Args:
         files_dir: Folder of look-alike files; generated there (or in a temporary folder when
@@ -38,6 +41,8 @@ class RepoServer(_PublishedFiles, _FaultInjection, _RepoApi):
         seed: Passed to :func:`write_lookalike_files`.
         port: TCP port; ``0`` picks a free one.
     """
+
+    _routes = [*VERSION_ROUTES, *_ROUTES]
 
     def __init__(self, files_dir: str | Path | None = None, *, scale: float | None = None,
                  seed: int = 0, port: int = 0) -> None:
@@ -48,6 +53,7 @@ class RepoServer(_PublishedFiles, _FaultInjection, _RepoApi):
         self._port, self._httpd, self._lock = port, None, threading.Lock()
         self._faults: list[_Fault] = []
         self._published: dict[int, str] = {}
+        self._new_versions: dict[str, list[tuple[str, list[str] | None]]] = {}  # see publish_new_version
         self._files: dict[str, list[_File]] = {}
         self._by_id: dict[int, _File] = {}
         self._next_id = 5_000_001

@@ -60,9 +60,13 @@ CREATE TABLE IF NOT EXISTS raw_data.datasets (
     geoparquet_sha256 VARCHAR,
     last_loaded_at TIMESTAMP
 );
+{reference_ddl}
 """
-
-DDL = DDL.format(rtree_ddl=RTREE_DDL)
+# the dataset's reference (pvdoi.citation.reference), added to a catalog created before it was there
+REFERENCE_COLUMNS = {"citation": "VARCHAR", "creators": "JSON", "year": "INTEGER", "publisher": "VARCHAR",
+                     "record_license": "VARCHAR", "url": "VARCHAR", "reference": "JSON"}
+DDL = DDL.format(rtree_ddl=RTREE_DDL, reference_ddl="\n".join(
+    f"ALTER TABLE raw_data.datasets ADD COLUMN IF NOT EXISTS {name} {kind};" for name, kind in REFERENCE_COLUMNS.items()))
 
 
 def require_warehouse(path: str, error: type[Exception] = WarehouseError) -> str:
@@ -124,8 +128,11 @@ def warehouse(path: str, *, lock_timeout_s: float = 600.0, spatial: bool = True)
 
 
 def _schema_complete(con) -> bool:
-    """Both tables and the R-tree exist (the index is missing after a crash in the middle of a rebuild)."""
+    """Both tables, the R-tree and the catalog's reference columns exist (the index is missing after a crash in the
+    middle of a rebuild; the columns in a warehouse made before they were added)."""
     tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw_data' "
                          "AND table_name IN ('doi_pv_features', 'datasets')").fetchone()[0]
     index = con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name = ?", [RTREE]).fetchone()[0]
-    return tables == 2 and index == 1
+    columns = con.execute("SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'raw_data' AND table_name = "
+                          "'datasets' AND list_contains(?, column_name)", [list(REFERENCE_COLUMNS)]).fetchone()[0]
+    return tables == 2 and index == 1 and columns == len(REFERENCE_COLUMNS)

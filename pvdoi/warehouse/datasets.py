@@ -6,11 +6,14 @@ import json
 import logging
 from datetime import datetime, timezone
 
-from pvdoi.duckdb_ext import load_extension
+import duckdb
+
+from pvdoi.citation import catalog_reference
+from pvdoi.duckdb_ext import connect, load_extension
 from pvdoi.errors import WarehouseError
 from pvdoi.results import DatasetResult
 from pvdoi.settings import get_settings
-from pvdoi.warehouse.connection import RTREE, RTREE_DDL
+from pvdoi.warehouse.connection import RTREE, RTREE_DDL, require_warehouse
 from pvdoi.warehouse.lake import commit_message, in_lake, retry_on_conflict, rollback
 
 log = logging.getLogger("pvdoi.warehouse")
@@ -98,11 +101,14 @@ def _load_dataset(con, report: DatasetResult) -> dict:
             raise WarehouseError(f"loaded {rows} rows from {parquet.path} but the file holds {parquet.rows}",
                                  dataset_id=dataset_id)
         con.execute("DELETE FROM raw_data.datasets WHERE dataset_id = ?", [dataset_id])
-        con.execute(
-            "INSERT INTO raw_data.datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [dataset_id, report.doi, report.title, report.license, report.repository, report.record_id,
-             report.record_version, json.dumps(list(report.files)), counts["read"], counts["written"],
-             report.expected_count, json.dumps(counts), parquet.path, parquet.sha256, now])
+        row = {"dataset_id": dataset_id, "doi": report.doi, "title": report.title, "license": report.license,
+               "repository": report.repository, "record_id": report.record_id,
+               "record_version": report.record_version, "files": json.dumps(list(report.files)),
+               "features_read": counts["read"], "features_written": counts["written"],
+               "expected_count": report.expected_count, "counts": json.dumps(counts), "geoparquet_path": parquet.path,
+               "geoparquet_sha256": parquet.sha256, "last_loaded_at": now, **_reference_columns(report)}
+        con.execute(f"INSERT INTO raw_data.datasets ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    list(row.values()))
         commit_message(con, f"load {dataset_id}", dataset_id=dataset_id, rows=rows, sha256=parquet.sha256)
         con.execute("COMMIT")
     except Exception:
@@ -110,3 +116,38 @@ def _load_dataset(con, report: DatasetResult) -> dict:
         raise
     log.info("loaded %d rows of %s", rows, dataset_id)
     return {"dataset_id": dataset_id, "rows": rows, "loaded": True, "deleted": deleted}
+
+
+def _reference_columns(report: DatasetResult) -> dict:
+    """The catalog's reference columns (see ``REFERENCE_COLUMNS``) from the dataset's reference, when it has one."""
+    ref = report.reference or {}
+    return {"citation": ref.get("citation"), "creators": json.dumps(ref.get("creators") or []),
+            "year": ref.get("year"), "publisher": ref.get("publisher"), "record_license": report.record_license,
+            "url": ref.get("url"), "reference": json.dumps(ref) if ref else None}
+
+
+def loaded_references(database_path: str, dataset_ids: list[str] | None = None) -> list[dict]:
+    """The references of the datasets loaded in the warehouse (``dataset_ids``, in that order, or all by id).
+
+    A catalog row loaded before references were kept gets one made from its DOI, title and licence.
+    """
+    try:
+        con = connect(require_warehouse(database_path), extensions=(), read_only=True)
+    except duckdb.Error as exc:  # another process writing it holds DuckDB's lock
+        raise WarehouseError(f"cannot open the warehouse {database_path}: {exc}") from None
+    try:
+        present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = "
+                                              "'raw_data' AND table_name = 'datasets'").fetchall()}
+        if not present:
+            raise WarehouseError(f"no dataset is loaded in {database_path}; run `pvdoi run` first")
+        reference = "reference" if "reference" in present else "NULL"
+        rows = con.execute(f"SELECT dataset_id, doi, title, license, record_version, {reference} "
+                           "FROM raw_data.datasets ORDER BY dataset_id").fetchall()
+    finally:
+        con.close()
+    by_id = {row[0]: json.loads(row[5]) if row[5] else catalog_reference(*row[:5]) for row in rows}
+    unknown = [d for d in dataset_ids or () if d not in by_id]
+    if unknown:
+        raise WarehouseError(f"no dataset {', '.join(map(repr, unknown))} in the warehouse {database_path} "
+                             f"(loaded: {', '.join(by_id) or 'none'})")
+    return [by_id[d] for d in dataset_ids] if dataset_ids else list(by_id.values())

@@ -14,12 +14,14 @@ import math
 from datetime import datetime, timezone
 
 import duckdb
+import pyarrow as pa
+import shapely
 
 from pvdoi.divisions import Bbox
 from pvdoi.duckdb_ext import load_extension
 from pvdoi.errors import WarehouseError
 from pvdoi.warehouse.connection import warehouse
-from pvdoi.warehouse.lake import rollback
+from pvdoi.warehouse.lake import retry_on_conflict, rollback
 
 log = logging.getLogger("pvdoi.overture")
 
@@ -57,7 +59,7 @@ def installations_bbox(database_path: str, fallback_km: float) -> Bbox | None:
 def ensure_division_areas_table(database_path: str) -> None:
     """Create ``raw_data.overture_division_areas`` (empty) if the warehouse lacks it, so dbt can always build."""
     with warehouse(database_path) as con:
-        con.execute(DDL)
+        retry_on_conflict(con.execute, DDL)  # a lake's other writers may be committing
 
 
 def load_division_areas(con, fetched: dict) -> dict:
@@ -80,13 +82,15 @@ def load_division_areas(con, fetched: dict) -> dict:
         return {**summary, "status": "unchanged"}
     con.execute("BEGIN TRANSACTION")
     try:
+        con.register("closed_rings", closed_rings(con, path, release))
         con.execute(f"DELETE FROM {TABLE}")
         [(inserted,)] = con.execute(f"""
             INSERT INTO {TABLE} BY NAME
-            SELECT * EXCLUDE (geometry_wkb, pieces_wkb), ST_GeomFromWKB(geometry_wkb) AS geometry,
+            SELECT a.* EXCLUDE (geometry_wkb, pieces_wkb), ST_GeomFromWKB(coalesce(c.closed_wkb, a.geometry_wkb))
+                       AS geometry,
                    list_transform(pieces_wkb, piece -> ST_GeomFromWKB(piece)) AS geometry_pieces, ? AS release,
                    ? AS source_url, ? AS fetch_bbox, ? AS loaded_at
-            FROM read_parquet(?)""",
+            FROM read_parquet(?) AS a LEFT JOIN closed_rings AS c USING (id)""",
             [release, url, fetch_bbox, datetime.now(timezone.utc).replace(tzinfo=None), path]).fetchall()
         if inserted != rows:
             raise WarehouseError(f"{path} holds {inserted} division areas, not the {rows} fetched")
@@ -95,5 +99,28 @@ def load_division_areas(con, fetched: dict) -> dict:
         rollback(con)  # a lake's failed COMMIT has already ended the transaction
         raise WarehouseError(f"loading {rows} division areas of Overture release {release!r} ({url}) into {TABLE} "
                              f"failed; the previous rows are kept: {exc}") from None
+    finally:
+        con.unregister("closed_rings")
     log.info("Overture %s: loaded %d division areas from %s", release, inserted, path)
     return {**summary, "status": "skipped" if bbox is None else "loaded"}
+
+
+def closed_rings(con, path: str, release: str) -> pa.Table:
+    """The areas of the file whose geometry GEOS refuses for a ring left unclosed (its last point is not its first,
+    as in some published areas), each with the ring closed (``id``, ``closed_wkb``); a warning names them.
+
+    An area beyond that repair is a WarehouseError naming it: DuckDB would load it, and dbt's spatial joins fail.
+    """
+    areas = con.execute("SELECT id, geometry_wkb FROM read_parquet(?)", [path]).fetch_arrow_table()
+    wkb = areas.column("geometry_wkb").to_numpy(zero_copy_only=False)
+    broken = [i for i, g in enumerate(shapely.from_wkb(wkb, on_invalid="ignore")) if g is None]
+    ids = areas.column("id").take(pa.array(broken, pa.int64())).to_pylist()
+    closed = shapely.from_wkb(wkb[broken], on_invalid="fix") if broken else []
+    if any(g is None for g in closed):
+        raise WarehouseError(f"Overture release {release!r}: division areas "
+                             f"{[i for i, g in zip(ids, closed) if g is None]} in {path} are not valid WKB")
+    if ids:
+        log.warning("Overture %s: %d division areas had a ring that was not closed, closed on load: %s", release,
+                    len(ids), ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else ""))
+    return pa.table({"id": pa.array(ids, pa.string()),
+                     "closed_wkb": pa.array([shapely.to_wkb(g) for g in closed], pa.binary())})

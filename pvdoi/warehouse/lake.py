@@ -36,8 +36,9 @@ BUILD_ATTEMPTS = 4
 @contextmanager
 def lake_warehouse(uri: str, ddl: str):
     """A connection to the lake with the warehouse's schema created (``ddl``: the DuckDB schema's statements; DuckLake
-    has no indexes, primary keys or unique constraints, so those are left out)."""
-    con = connect_lake(uri)
+    has no indexes, primary keys or unique constraints, so those are left out). Attached again when another process
+    was creating the same new catalog at that moment."""
+    con = retry_on_conflict(connect_lake, uri)
     try:
         retry_on_conflict(con.execute, lake_ddl(ddl))
         yield con
@@ -87,8 +88,9 @@ def is_conflict(exc: BaseException) -> bool:
 
 
 _CONFLICTS = ("conflict", "database is locked", "could not serialize",
+              "duplicate key value",  # PostgreSQL: two processes creating a new lake's catalog tables at once
               # two dbt builds at once: both rename their model's __dbt_tmp relation to the model's name
-              "another entry with this name already exists")
+              "another entry with this name already exists", "cannot rename")
 
 
 def _conflict_text(text: str) -> bool:

@@ -4,7 +4,8 @@ File names, columns, geometry types and CRS follow ``shared/datasets.md``; the v
 random (``numpy.random.default_rng(seed)``), so the same arguments give byte-identical files.
 The India file is the real sample, copied unchanged. Each dataset gets a folder
 ``{out_dir}/{dataset_id}/`` holding every file its repository publishes (also the ones the
-manifest filters must exclude); ``{out_dir}/lookalike.json`` records what was written.
+manifest filters must exclude); ``{out_dir}/lookalike.json`` records what was written. One more
+dataset, in no manifest, stands in for a dataset the product has never seen (``newcomer.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from pvdoi.testing.lookalike.common import shared_dir
 from pvdoi.testing.lookalike.farms import INDIA_FILE, _chinapv, _dunnett, _india, _kruitwagen
+from pvdoi.testing.lookalike.newcomer import _parks
 from pvdoi.testing.lookalike.rooftops import _bradbury, _uk
 
 __all__ = ["INDIA_FILE", "MARKER", "shared_dir", "write_lookalike_files"]
@@ -31,6 +33,7 @@ _COUNTS = {
     "solar": (35_272, 150), "wind": (20_000, 60),  # wind ≈
     "PV_Test_2015": (687, 40), "PV_Test_2020": (817, 50), "PV_Train_2020": (1_852, 90),
     "NPV_Test_2015": (700, 20), "NPV_Test_2020": (800, 20), "NPV_Train_2020": (1_800, 30),  # ≈
+    "parks": (640, 300),  # made up: a dataset no manifest lists (pvdoi datasets add)
 }
 
 
@@ -46,7 +49,8 @@ def write_lookalike_files(
         seed: Seed of the random generator; the same arguments give identical bytes.
 
     Returns:
-        Dataset id -> the files its repository publishes, in publication order.
+        Dataset id (the manifest's, and the never-seen one's folder) -> the files its repository
+        publishes, in publication order.
     """
     out = Path(out_dir)
     writers = {
@@ -54,6 +58,7 @@ def write_lookalike_files(
         "global_pv_inventory_sent2_spot_2021": _kruitwagen,
         "global_harmonized_large_solar_farms_2020": _dunnett, "chn_med_res_pv_2024": _chinapv,
         "ind_pv_solar_farms_2022": _india,
+        "gb_solar_parks_2031": _parks,  # served, but in no manifest (its seed comes last: the six keep theirs)
     }
     result: dict[str, list[Path]] = {}
     for offset, (dataset_id, writer) in enumerate(writers.items()):
