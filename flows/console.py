@@ -108,7 +108,7 @@ def configure_logging(data_dir: str, command: str, *, live: bool = False) -> str
         handler._pvdoi = True
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if VERBOSITY.level > 0 else logging.INFO)
-    for noisy in ("httpx", "httpcore", "urllib3.connectionpool", "asyncio", "filelock", "hamilton"):
+    for noisy in ("httpx", "httpcore", "urllib3", "asyncio", "filelock", "hamilton"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if VERBOSITY.level > 0 else logging.WARNING)
     logging.captureWarnings(True)  # GDAL's and the libraries' warnings go to the log, not raw to the terminal
     warnings_logger = logging.getLogger("py.warnings")

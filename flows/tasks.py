@@ -102,16 +102,16 @@ def dbt_build(database_path: str, target_dir: str, manifest_path: str, *, force:
     manifest_vars = dbt_vars(manifest_path)  # the datasets and their attributes: a changed entry rebuilds
     with warehouse_lock(database_path):
         inputs = build_inputs(database_path, manifest_vars)
-        reason, select = plan_build(database_path, inputs, force=force)
+        reason, select, changed = plan_build(database_path, inputs, force=force)
         if reason == "skip":
             build = DbtBuild("skipped", "nothing changed since the last build", inputs=inputs)
         else:
             install_extensions(("spatial",))
             PROGRESS.stage("dbt build", "build", reason if select else "all")
             runner = _prefect_dbt_runner(target_dir) if task_per_node else None
-            built = retry_conflicted_build(lambda: run_build(  # a lake's other writers: built again
-                database_path, os.path.abspath(target_dir), dbt_vars=manifest_vars, select=select, runner=runner,
-                on_node=lambda n: PROGRESS.stage("dbt build", "build", f"{n} nodes done")))
+            built = retry_conflicted_build(database_path, lambda: run_build(  # a lake's other writers: again
+                database_path, os.path.abspath(target_dir), dbt_vars=manifest_vars, select=select, changed=changed,
+                runner=runner, on_node=lambda n: PROGRESS.stage("dbt build", "build", f"{n} nodes done")))
             build = dataclasses.replace(built, reason=reason, inputs=inputs)
             if build.status == "built":
                 retry_on_conflict(record_build, database_path, build)

@@ -105,36 +105,43 @@ def build_inputs(database_path: str, dbt_vars: dict) -> dict:
             "project": project_hash(), "vars": dbt_vars}
 
 
-def plan_build(database_path: str, inputs: dict, *, force: bool = False) -> tuple[str, list[str] | None]:
-    """Whether and what to build: ``("skip", None)``, ``("full", None)`` or ``("selected", selectors)``, with why."""
-    last = _last_build(database_path)
+def plan_build(database_path: str, inputs: dict, *, force: bool = False) -> tuple[str, list[str] | None, list | None]:
+    """Whether and what to build, with why: ``("skip", None, None)``, a full build ``(why, None, None)`` or a partial
+    one ``(why, selectors, changed datasets)``; the incremental models update the changed datasets' rows only (all
+    of them when the list is None: the Overture areas changed)."""
+    last = None if force else _last_build(database_path)
     if force:
-        return "forced: every model and test", None
+        return "forced: every model and test", None, None
     if last is None:
-        return "no earlier build recorded: every model and test", None
+        return "no earlier build recorded: every model and test", None, None
     previous, relations, relations_now = last
     if relations != relations_now:
-        return "models missing from the warehouse since the last build: every model and test", None
+        return "models missing from the warehouse since the last build: every model and test", None, None
     if previous == inputs:
-        return "skip", None
+        return "skip", None, None
     if previous.get("project") != inputs["project"] or previous.get("vars") != inputs["vars"]:
-        return "the dbt project or its vars changed: every model and test", None
+        return "the dbt project or its vars changed: every model and test", None, None
     own_models = {d["id"]: d["dbt_model"] for d in inputs["vars"].get("pv_datasets", []) if d.get("dbt_model")}
-    selectors = sorted({f"{own_models.get(d, GENERIC_STAGING)}+" for d, state in inputs["datasets"].items()
-                        if previous["datasets"].get(d) != state})
+    changed = sorted(d for d in {*previous["datasets"], *inputs["datasets"]}
+                     if previous["datasets"].get(d) != inputs["datasets"].get(d))
+    selectors = sorted({f"{own_models.get(d, GENERIC_STAGING)}+" for d in changed if d in inputs["datasets"]})
     if set(previous["datasets"]) - set(inputs["datasets"]):
         selectors.append("int_installations_unioned+")  # a dataset left: the union and what follows
     if previous.get("overture") != inputs["overture"]:
         selectors.append("stg_overture__division_areas+")
+        changed = None  # every installation's country and region again
     selectors.append("source:raw_data")  # the tests on the raw tables span every dataset (unique feature_uid...)
-    return "changed: " + " ".join(selectors), selectors
+    return "changed: " + " ".join(selectors), selectors, changed
 
 
 def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: list[str] | None = None,
-              threads: int | None = None, runner=None, on_node: Callable[[int], None] | None = None) -> DbtBuild:
-    """``dbt build`` (only ``select`` when given) in this process; its node results (raises nothing for failed
-    tests: they are in the result). ``runner`` is dbt's ``dbtRunner()`` unless another with its ``invoke(args)`` is
-    given (prefect-dbt's, for a Prefect task per node). ``on_node`` is told how many nodes have finished."""
+              changed: list[str] | None = None, threads: int | None = None, runner=None,
+              on_node: Callable[[int], None] | None = None) -> DbtBuild:
+    """``dbt build`` in this process: everything with ``--full-refresh`` (the incremental models rebuilt whole), or
+    only ``select``, where the incremental models update the ``changed`` datasets' rows (all rows when None). Its
+    node results (raises nothing for failed tests: they are in the result). ``runner`` is dbt's ``dbtRunner()``
+    unless another with its ``invoke(args)`` is given (prefect-dbt's, for a Prefect task per node). ``on_node`` is
+    told how many nodes have finished."""
     from dbt.cli.main import dbtRunner
 
     finished = 0
@@ -147,11 +154,11 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
 
     args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", target_dir, "--log-path", str(Path(target_dir) / "logs"), "--quiet",
-            "--vars", json.dumps({**dbt_vars, "database_path": database_path})]
+            "--vars", json.dumps({**dbt_vars, "database_path": database_path,
+                                  **({"changed_datasets": changed} if select and changed is not None else {})})]
     if threads:
         args += ["--threads", str(threads)]
-    if select:
-        args += ["--select", *select]
+    args += ["--select", *select] if select else ["--full-refresh"]
     started = time.perf_counter()
     try:
         result = (runner or dbtRunner(callbacks=[event])).invoke(args)

@@ -237,13 +237,14 @@ class DbtRun:
     seconds: float
 
 
-def run_dbt(command: list[str], database: Path, work_dir: Path, *, manifest: Path = DEFAULT_MANIFEST) -> DbtRun:
+def run_dbt(command: list[str], database: Path, work_dir: Path, *, manifest: Path = DEFAULT_MANIFEST,
+            vars: dict | None = None) -> DbtRun:
     """Run dbt in-process against the given warehouse, with the manifest's datasets as vars (as the flow passes
-    them); target/ and logs/ go to work_dir."""
+    them; ``vars`` replace or add some); target/ and logs/ go to work_dir."""
     install_extensions(("spatial",))  # from the wheel: the profile's `extensions: [spatial]` then loads offline
     args = [*command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),
-            "--vars", json.dumps(dbt_vars(manifest))]
+            "--vars", json.dumps({**dbt_vars(manifest), **(vars or {})})]
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PVDOI_DATABASE_PATH", str(database))
         env.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -253,6 +254,41 @@ def run_dbt(command: list[str], database: Path, work_dir: Path, *, manifest: Pat
         finally:
             release_dbt_duckdb()
     return DbtRun(result, database, time.perf_counter() - started)
+
+
+def dbt_tables(database: Path) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Every table of the prepared and curated schemas: its columns and all its rows in a stable order (geometries as
+    WKB, lists and structs as JSON; ordered by the columns that are not floating point first)."""
+    con = connect(str(database), read_only=True)
+    try:
+        tables = [t for (t,) in con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+                                            "WHERE schema_name IN ('prepared', 'curated') ORDER BY 1").fetchall()]
+        out = {}
+        for table in tables:
+            columns = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+            select = ", ".join(f"ST_AsWKB({c})" if t.startswith("GEOMETRY") else
+                               (f"to_json({c})" if "[]" in t or t.startswith("STRUCT") else c) for c, t in columns)
+            order = [str(i + 1) for i, (_, t) in enumerate(columns) if t not in ("DOUBLE", "FLOAT")]
+            order += [str(i + 1) for i, (_, t) in enumerate(columns) if t in ("DOUBLE", "FLOAT")]
+            rows = con.execute(f"SELECT {select} FROM {table} ORDER BY {', '.join(order)}").fetchall()
+            out[table] = ([c for c, _ in columns], rows)
+        return out
+    finally:
+        con.close()
+
+
+def assert_same_tables(got: dict, expected: dict, *, rel: float = 1e-9) -> None:
+    """The same tables, columns and rows, in order; floats equal within ``rel`` (sums may add in another order)."""
+    assert sorted(got) == sorted(expected) and len(expected) >= 6
+    for table, (columns, rows) in expected.items():
+        assert got[table][0] == columns, table
+        assert len(got[table][1]) == len(rows), table
+        for got_row, row in zip(got[table][1], rows):
+            for column, a, b in zip(columns, got_row, row):
+                if isinstance(b, float) and isinstance(a, float):
+                    assert a == pytest.approx(b, rel=rel, abs=1e-9, nan_ok=True), (table, column, row)
+                else:
+                    assert a == b, (table, column, row)
 
 
 def failed_nodes(run: DbtRun) -> list[str]:
@@ -495,3 +531,88 @@ def test_broken_rows_fail_the_build_with_the_failing_tests_named(tmp_path, dbt_w
     assert "source_positive_for_polygons_raw_data_doi_pv_features_area_m2" in failed
     skipped = {r.node.name for r in run.result.result if str(r.status) == "skipped"}
     assert {"installations", "int_installations_unioned", "installation_shape_metrics"} <= skipped
+
+
+def _changed_copy(built: DbtRun, tmp_path: Path, name: str, change: str) -> Path:
+    """A copy of the built warehouse (under its own name: the tests name its catalog) in the folder ``name``, with
+    ``change`` (SQL) applied to its raw rows."""
+    import shutil
+
+    (tmp_path / name).mkdir()
+    copy = tmp_path / name / built.database.name
+    shutil.copy(built.database, copy)
+    con = connect(str(copy))
+    try:
+        con.execute(change)
+    finally:
+        con.close()
+    return copy
+
+
+def _incremental_equals_full(built: DbtRun, tmp_path: Path, change: str, changed: list[str], *,
+                             vars: dict | None = None) -> tuple[Path, Path]:
+    """Apply ``change`` to two copies of the built warehouse; build one incrementally (the changed datasets' staging
+    and what follows, as pvdoi.transform selects it) and the other whole; assert every table is the same."""
+    incremental = _changed_copy(built, tmp_path, "incremental", change)
+    full = _changed_copy(built, tmp_path, "full", change)
+    run = run_dbt(["build", "--select", "stg_doi__installations+", "source:raw_data"], incremental,
+                  tmp_path / "incremental", vars={**(vars or {}), "changed_datasets": changed})
+    assert run.result.success, failed_nodes(run)
+    statuses = {r.node.name: str(r.status) for r in run.result.result}
+    assert statuses["installations"] == statuses["int_installations_cross_dataset_matched"] == "success"
+    run = run_dbt(["build", "--full-refresh"], full, tmp_path / "full", vars=vars)
+    assert run.result.success, failed_nodes(run)
+    assert_same_tables(dbt_tables(incremental), dbt_tables(full))
+    return incremental, full
+
+
+def test_an_incremental_build_after_one_dataset_changed_equals_a_full_build(built, tmp_path):
+    """Kruitwagen loses its Spanish polygon (Dunnett's lost its match there), its UK polygon moves away from the UK
+    point (which loses its match), and a new polygon overlaps the Indian Dunnett farm (which gains one)."""
+    kru = "global_pv_inventory_sent2_spot_2021"
+    change = f"""
+        delete from raw_data.doi_pv_features where feature_uid = 'kru-es';
+        update raw_data.doi_pv_features set geometry = ST_Translate(geometry, 0.5, 0), centroid_lon = centroid_lon + 0.5
+        where feature_uid = 'kru-uk';
+        insert into raw_data.doi_pv_features select * replace ('kru-in' as feature_uid, '{kru}' as dataset_id,
+            ST_Translate(geometry, 0.005, 0) as geometry, centroid_lon + 0.005 as centroid_lon)
+        from raw_data.doi_pv_features where feature_uid = 'dun-in'"""
+    incremental, _ = _incremental_equals_full(built, tmp_path, change, [kru])
+    mapped = dict(query(DbtRun(None, incremental, 0), "select feature_uid, mapped_by_n_datasets "
+                                                      "from curated.installations"))
+    assert mapped["dun-es"] == mapped["uk-point"] == 1 and mapped["dun-in"] == mapped["kru-in"] == 2
+    assert "kru-es" not in mapped
+
+
+def test_a_dataset_whose_rows_left_leaves_the_incremental_models(built, tmp_path):
+    """Dunnett's rows leave the warehouse: its rows and matches leave every table, Kruitwagen's Spanish polygon is
+    mapped by one dataset again, and the tables equal a full build's."""
+    dun = "global_harmonized_large_solar_farms_2020"
+    change = (f"delete from raw_data.doi_pv_features where dataset_id = '{dun}'; "
+              f"delete from raw_data.datasets where dataset_id = '{dun}'")
+    incremental, _ = _incremental_equals_full(built, tmp_path, change, [dun])
+    _assert_gone(DbtRun(None, incremental, 0), dun)
+
+
+def test_a_dataset_taken_out_of_the_manifest_leaves_the_incremental_models(built, tmp_path):
+    """A dataset no longer in the manifest var leaves every incremental table even when the build names no changed
+    dataset (its raw rows stay). Its entry is taken by a dataset with no rows that declares the same attributes:
+    without them the union's columns change, which an incremental build refuses (on_schema_change fail); pvdoi
+    builds whole when the vars change."""
+    dun = "global_harmonized_large_solar_farms_2020"
+    datasets = [{**d, "id": "a_dataset_with_no_rows"} if d["id"] == dun else d
+                for d in dbt_vars(DEFAULT_MANIFEST)["pv_datasets"]]
+    incremental, _ = _incremental_equals_full(built, tmp_path, "select 1", [], vars={"pv_datasets": datasets})
+    _assert_gone(DbtRun(None, incremental, 0), dun)
+
+
+def _assert_gone(run: DbtRun, dataset_id: str) -> None:
+    for table in ("prepared.int_installations_unioned", "prepared.int_installations_divisions_assigned",
+                  "curated.installations"):
+        assert query(run, f"select count(*) from {table} where dataset_id = ?", [dataset_id]) == [(0,)], table
+    assert query(run, "select count(*) from prepared.int_installations_cross_dataset_matched "
+                      "where ? in (dataset_id_a, dataset_id_b)", [dataset_id]) == [(0,)]
+    assert query(run, "select count(*) from curated.installation_shape_metrics where installation_key in "
+                      "(select installation_key from prepared.int_installations_unioned)") == \
+        query(run, "select count(*) from curated.installation_shape_metrics")
+    assert query(run, "select mapped_by_n_datasets from curated.installations where feature_uid = 'kru-es'") == [(1,)]

@@ -10,6 +10,7 @@ from prefect.client.orchestration import get_client
 
 from flows.ingest_flow import pv_doi_ingest
 from pvdoi.duckdb_ext import connect
+from tests.test_dbt_project import assert_same_tables, dbt_tables
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
@@ -40,21 +41,9 @@ def _builds(workdir) -> list[tuple]:
         con.close()
 
 
-def _curated(workdir) -> dict[str, list[tuple]]:
-    """Every table of the prepared and curated schemas, all rows in a stable order (geometries as WKB)."""
-    con = connect(str(workdir / "data" / "eo_pv_data.duckdb"), read_only=True)
-    try:
-        tables = [t for (t,) in con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables() "
-                                            "WHERE schema_name IN ('prepared', 'curated') ORDER BY 1").fetchall()]
-        out = {}
-        for table in tables:
-            columns = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
-            select = ", ".join(f"ST_AsWKB({c})" if t.startswith("GEOMETRY") else
-                               (f"to_json({c})" if "[]" in t or t.startswith("STRUCT") else c) for c, t in columns)
-            out[table] = con.execute(f"SELECT {select} FROM {table} ORDER BY ALL").fetchall()
-        return out
-    finally:
-        con.close()
+def _tables(workdir) -> dict:
+    """Every table of the prepared and curated schemas: columns and rows in a stable order."""
+    return dbt_tables(workdir / "data" / "eo_pv_data.duckdb")
 
 
 def test_nothing_changed_skips_dbt_and_force_builds_again(repo, workdir):
@@ -89,14 +78,13 @@ def test_one_changed_dataset_rebuilds_what_depends_on_it_and_equals_a_full_build
     assert changed.is_completed(), changed.message
     [(_, selected)] = _builds(workdir)[1:]
     assert selected == "stg_doi__installations+ source:raw_data"  # the generic staging and what depends on it
-    partial = _curated(workdir)
-    assert sum(1 for r in partial["prepared.int_installations_unioned"]) > 100
+    partial = _tables(workdir)
+    assert 100 < len(partial["prepared.int_installations_unioned"][1])
+    india_rows = sum(1 for r in partial["curated.installations"][1] if INDIA in r)
+    assert india_rows == 100  # the incremental models deleted India's old rows and inserted its new ones
 
-    assert _run(workdir, force_dbt=True).is_completed()
-    full = _curated(workdir)
-    assert partial.keys() == full.keys() and len(full) >= 6
-    for table in full:
-        assert partial[table] == full[table], table
+    assert _run(workdir, force_dbt=True).is_completed()  # --full-refresh: every table rebuilt whole
+    assert_same_tables(partial, _tables(workdir))
 
 
 def test_a_failing_test_is_named_in_the_artifact_and_the_run_fails(repo, workdir):
@@ -126,8 +114,15 @@ def test_a_changed_dataset_with_a_model_of_its_own_selects_that_model(tmp_path):
                                                                   "dbt_model": "stg_special__installations"}]
     built = {"datasets": {"plain": [1], "special": [1]}, "overture": [], "project": "p", "vars": {"pv_datasets": own}}
     record_build(database, DbtBuild("built", "", inputs=built))
-    assert plan_build(database, built) == ("skip", None)
-    _, select = plan_build(database, {**built, "datasets": {"plain": [1], "special": [2]}})
-    assert select == ["stg_special__installations+", "source:raw_data"]
-    _, select = plan_build(database, {**built, "datasets": {"plain": [2], "special": [2]}})
+    assert plan_build(database, built) == ("skip", None, None)
+    _, select, changed = plan_build(database, {**built, "datasets": {"plain": [1], "special": [2]}})
+    assert select == ["stg_special__installations+", "source:raw_data"] and changed == ["special"]
+    _, select, changed = plan_build(database, {**built, "datasets": {"plain": [2], "special": [2]}})
     assert select == ["stg_doi__installations+", "stg_special__installations+", "source:raw_data"]
+    assert changed == ["plain", "special"]
+    _, select, changed = plan_build(database, {**built, "datasets": {"special": [1]}})  # plain's rows left
+    assert select == ["int_installations_unioned+", "source:raw_data"] and changed == ["plain"]
+    _, select, changed = plan_build(database, {**built, "datasets": {"plain": [2], "special": [1]}, "overture": [1]})
+    assert "stg_overture__division_areas+" in select and changed is None  # new areas: every installation again
+    reason, select, changed = plan_build(database, {**built, "project": "q"})
+    assert "project" in reason and select is None  # a full build (--full-refresh)

@@ -212,7 +212,7 @@ def test_the_command_prints_a_line_per_dataset_within_80_columns(repo, workdir):
     repo.publish_new_version(INDIA)
     result = CliRunner().invoke(app, ["datasets", "check", "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()  # stderr may hold another test's log lines (its handler on the root logger)
     assert all(len(line) <= 80 for line in lines), [line for line in lines if len(line) > 80]
     ids = load_manifest(DEFAULT_MANIFEST).ids
     rows = {line.split()[0]: line.split()[1] for line in lines[:len(ids)]}

@@ -97,13 +97,18 @@ def _conflict_text(text: str) -> bool:
     return any(sign in text.lower() for sign in _CONFLICTS)
 
 
-def retry_conflicted_build(build_once):
-    """``build_once()`` (a :class:`pvdoi.transform.DbtBuild`), run again whole when it failed on a write conflict with
-    another writer of the lake (another run's loads or dbt build), up to ``BUILD_ATTEMPTS`` times with random
-    exponential backoff; the last build's result either way. A DuckDB file has one writer: never a conflict."""
+def retry_conflicted_build(database_path: str, build_once):
+    """``build_once()`` (a :class:`pvdoi.transform.DbtBuild`); on a lake, run again whole when it failed on a write
+    conflict with another writer (another run's loads or dbt build: a refused commit, or a model's relation created
+    or renamed by both at once), up to ``BUILD_ATTEMPTS`` times with random exponential backoff; the last build's
+    result either way. A DuckDB file has one writer: built once."""
+    if not is_lake(database_path):
+        return build_once()
+
     def conflicted(build) -> bool:
-        return build.status == "failed" and any(_conflict_text(text or "") for text in
-                                                (build.reason, *(n.message for n in build.nodes)))
+        texts = (build.reason, *(n.message for n in build.nodes))
+        return build.status == "failed" and any(_conflict_text(t or "") or "already exists" in (t or "").lower()
+                                                for t in texts)
 
     retrying = Retrying(retry=retry_if_result(conflicted), stop=stop_after_attempt(BUILD_ATTEMPTS),
                         wait=wait_random_exponential(multiplier=0.5, max=10.0),

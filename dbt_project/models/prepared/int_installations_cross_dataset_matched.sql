@@ -16,8 +16,16 @@
     here): the same rows, 5 joins instead of 30, and the model fits in DuckDB's memory_limit (it needs
     about 600 MB at 444k installations; 30 joins needed more than 1.5 GB). Each further dataset with
     points adds 5 joins: raise PVDOI_DBT_MEMORY_LIMIT if the build fails with an out-of-memory error.
+
+    Incremental by pair of datasets (macros/incremental.sql): the matches of a pair change only when one of its two
+    datasets does. A partial build deletes every match that involves a changed dataset (on either side) and runs
+    the joins of the pairs that involve one: all pairs of a changed dataset with every other, no pair of two
+    unchanged datasets. The rows of other datasets whose matches changed are found by the installations model.
 -#}
+{{ config(materialized='incremental', incremental_strategy='append',
+          pre_hook="{{ delete_changed_datasets(['dataset_id_a', 'dataset_id_b']) }}") }}
 {%- set dataset_ids = pv_dataset_ids() | sort -%}
+{%- set changed = changed_datasets() if is_incremental() else none -%}
 {#- every dataset until the union exists (parse, or `dbt compile` / `docs generate` before a first build) -#}
 {%- set with_non_polygons = [] + dataset_ids -%}
 {%- if execute and load_relation(ref('int_installations_unioned')) is not none -%}
@@ -29,7 +37,7 @@
 {%- set unordered_pairs = [] -%}
 {%- set ordered_pairs = [] -%}
 {%- for first in dataset_ids -%}
-    {%- for second in dataset_ids -%}
+    {%- for second in dataset_ids if changed is none or first in changed or second in changed -%}
         {%- if first < second -%}{%- do unordered_pairs.append((first, second)) -%}{%- endif -%}
         {%- if first != second and first in with_non_polygons -%}{%- do ordered_pairs.append((first, second)) -%}{%- endif -%}
     {%- endfor -%}

@@ -15,7 +15,11 @@
     Speed: every join's only condition is ST_Intersects / ST_DWithin, which DuckDB plans as a SPATIAL_JOIN,
     and the joins use geometry_pieces (each area cut into pieces of at most 256 vertices), not the areas:
     DuckDB tests a point against every vertex, milliseconds for a detailed coastline, microseconds per piece.
+    Incremental by dataset (macros/incremental.sql): an installation's assignment depends on it and the areas alone;
+    when the areas change, pvdoi.transform passes no changed_datasets and every row is assigned again.
 -#}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='dataset_id',
+          pre_hook="{{ delete_changed_datasets() }}") }}
 {%- set fallback_km = var('overture_fallback_km', env_var('PVDOI_OVERTURE_FALLBACK_KM', '25')) | float -%}
 {#- the spatial join's prefilter radius in degrees: the fallback distance in degrees of longitude up to 80°
     latitude (1 / cos 80° = 5.76); the exact distance is checked afterwards -#}
@@ -27,6 +31,7 @@ unioned as (
 
     select installation_key, dataset_id, centroid_lon, centroid_lat
     from {{ ref('int_installations_unioned') }}
+    where {{ is_changed_dataset('dataset_id') }}  -- incremental: the changed datasets' installations only
 
 ),
 

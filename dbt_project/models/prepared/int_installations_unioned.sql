@@ -1,6 +1,9 @@
 {#- Every staged dataset stacked: the generic staging model (stg_doi__installations) and each dataset-specific model a
     manifest entry names as its dbt_model. Columns are matched by name (UNION ALL BY NAME): a column one model lacks
-    is null for its rows. -#}
+    is null for its rows. Incremental by dataset (macros/incremental.sql): a partial build re-inserts the changed
+    datasets' rows only. -#}
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='dataset_id',
+          on_schema_change='fail', pre_hook="{{ delete_changed_datasets() }}") }}
 with
 
 unioned as (
@@ -20,6 +23,7 @@ keyed as (
         {{ geometry_class('geometry_type') }} as geometry_class,
         *
     from unioned
+    where {{ is_changed_dataset('dataset_id') }}
 
 )
 
