@@ -243,7 +243,7 @@ def test_a_lake_with_its_data_files_in_a_bucket_loads_and_builds(repo, workdir, 
 
 def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed(repo, tmp_path):
     """Two `pvdoi run` processes, each with its own data folder, cache and Prefect API ("two machines"), sharing only
-    the lake's catalog and data files: both load, both build dbt (a conflicting build is built again), both exit 0."""
+    the lake's catalog and data files: both load at once, both build dbt (in turn), both exit 0."""
     lake = tmp_path / "shared"
     env = {**os.environ, "PYTHONPATH": ROOT, "PVDOI_WAREHOUSE_BACKEND": "ducklake",
            "PVDOI_LAKE_CATALOG": str(lake / "catalog.sqlite"), "PVDOI_LAKE_DATA_PATH": str(lake / "files")}
@@ -258,6 +258,13 @@ def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed
     assert [r.returncode for r in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
     uri = f"ducklake:sqlite:{lake / 'catalog.sqlite'}"
     assert set(_rows(uri)) == {INDIA, CHINA}
+    # the builds took turns (the lock beside the SQLite catalog): the second, a partial build, saw both loads
+    con = connect(uri, read_only=True)
+    try:
+        curated = dict(con.execute("select dataset_id, count(*) from curated.installations group by 1").fetchall())
+    finally:
+        con.close()
+    assert curated == _rows(uri)
 
 
 def test_the_overture_areas_load_into_a_lake_as_into_a_duckdb_file(tmp_path):

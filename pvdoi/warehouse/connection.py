@@ -81,10 +81,13 @@ def require_warehouse(path: str, error: type[Exception] = WarehouseError) -> str
 
 @contextmanager
 def warehouse_lock(path: str, *, lock_timeout_s: float = 600.0):
-    """Hold the warehouse's writer lock; a second run waits, then fails with a clear message (none for a lake)."""
+    """Hold the warehouse's writer lock; a second run waits, then fails with a clear message (for a lake: the lock
+    beside a SQLite catalog, none for a PostgreSQL one)."""
     if is_lake(path):
-        yield
-        return
+        if catalog_file(path) is None:  # a PostgreSQL catalog: machines share no file (dbt builds retry instead)
+            yield
+            return
+        path = catalog_file(path)  # a SQLite catalog, one machine: dbt builds take turns (loads never lock)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     lock = FileLock(os.path.abspath(path) + ".lock")
     try:
