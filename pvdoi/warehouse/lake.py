@@ -88,7 +88,8 @@ def is_conflict(exc: BaseException) -> bool:
 
 
 _CONFLICTS = ("conflict", "database is locked", "could not serialize",
-              "duplicate key value",  # PostgreSQL: two processes creating a new lake's catalog tables at once
+              # PostgreSQL: two processes creating a new lake's catalog tables at once
+              "duplicate key value", 'relation "ducklake_',
               # two dbt builds at once: both rename their model's __dbt_tmp relation to the model's name
               "another entry with this name already exists", "cannot rename")
 
