@@ -405,6 +405,18 @@ def test_compile_before_a_first_build_generates_every_proximity_join(tmp_path):
     assert "\n".join(match_statements(database, tmp_path)).count("ST_DWithin(") == 30
 
 
+def test_a_first_build_with_changed_datasets_joins_every_pair(built, tmp_path):
+    """The post-hook runs after the table was created: a first build (no table before) still joins every pair, even
+    with the var `changed_datasets` (which only restricts an incremental build)."""
+    database = tmp_path / "first.duckdb"
+    write_warehouse(database, realistic_features())
+    run = run_dbt(["run", "--select", "+int_installations_cross_dataset_matched"], database, tmp_path,
+                  vars={"changed_datasets": ["usa_cali_usgs_pv_2016"]})
+    assert run.result.success, failed_nodes(run)
+    sql = "select * from prepared.int_installations_cross_dataset_matched order by all"
+    assert query(run, sql) == query(built, sql) and query(built, sql)
+
+
 def test_without_non_polygons_the_matches_are_the_polygon_overlaps(tmp_path):
     polygons = [f for f in realistic_features() if f.geometry.geom_type in {"Polygon", "MultiPolygon"}]
     database = tmp_path / "polygons.duckdb"

@@ -8,7 +8,7 @@
     One join per statement (macros/cross_dataset_matching.sql): this model's SQL creates the typed, empty table
     (or, in an incremental build, appends nothing); the post-hook inserts the matches of each join in its own
     statement, so DuckDB holds the build side of one join at a time (all joins in one statement needed about
-    1.8 GB at benchmark scale 1; one at a time fit in 384 MB). A proximity join is generated only for the datasets
+    1.8 GB at benchmark scale 1 under a 1GB memory_limit; one at a time, the whole build passes at 384MB). A proximity join is generated only for the datasets
     that hold non-polygons when the model runs (one UK dataset of six here): each further dataset with points adds
     a join per other dataset.
 
