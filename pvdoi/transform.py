@@ -159,6 +159,7 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
     if threads:
         args += ["--threads", str(threads)]
     args += ["--select", *select] if select else ["--full-refresh"]
+    release_freed_memory()
     started = time.perf_counter()
     try:
         result = (runner or dbtRunner(callbacks=[event])).invoke(args)
@@ -170,6 +171,22 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
     nodes = tuple(_node(r) for r in (getattr(result.result, "results", None) or []))
     failed = not result.success or any(n.failed for n in nodes)
     return DbtBuild("failed" if failed else "built", "", nodes, seconds, tuple(select or ()))
+
+
+def release_freed_memory() -> None:
+    """Hand the memory this process freed (the ingest's frames and Arrow buffers) back to the system before dbt runs
+    in it: glibc and Arrow's pool keep freed pages for reuse (about 80 MB of the flow's peak at scale 1)."""
+    import ctypes
+    import gc
+
+    import pyarrow
+
+    gc.collect()
+    pyarrow.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def record_build(database_path: str, build: DbtBuild) -> None:

@@ -12,7 +12,7 @@ connection, which the model's transaction cannot read.)
 """
 
 
-CHUNK_ROWS = 50_000  # polygons per Hamilton run: the metrics are per polygon, and memory stays bounded
+CHUNK_ROWS = 20_000  # polygons per Hamilton run: the metrics are per polygon, and memory stays bounded
 
 
 def model(dbt, session):
@@ -34,7 +34,6 @@ def model(dbt, session):
     installation_polygons = (
         polygons
         .project("installation_key, ST_AsWKB(geometry) as geometry_wkb")
-        .order("installation_key")
     )
     dataflow = driver.Builder().with_modules(shape_metrics).with_adapters(base.DictResult()).build()
 
