@@ -114,7 +114,17 @@ def s3_release_server() -> Iterator[str]:
         _upload_release(endpoint)
         yield endpoint
     finally:
-        server.stop()
+        reset_and_stop(server)
+
+
+def reset_and_stop(server) -> None:
+    """Stop a moto server after emptying its buckets: moto keeps them in the process, for the next server to see
+    (a second server creating the same bucket failed with BucketAlreadyOwnedByYou)."""
+    import urllib.request
+
+    host, port = server.get_host_and_port()
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST"), timeout=10)
+    server.stop()
 
 
 def _upload_release(endpoint: str) -> None:

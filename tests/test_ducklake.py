@@ -211,6 +211,8 @@ def bucket(monkeypatch):
     import boto3
     from moto.server import ThreadedMotoServer
 
+    from tests.overture_release import reset_and_stop
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -225,7 +227,7 @@ def bucket(monkeypatch):
         monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", "s3://pv-lake/warehouse/")
         yield client
     finally:
-        server.stop()
+        reset_and_stop(server)
 
 
 @pytest.mark.usefixtures("prefect_api")
