@@ -54,6 +54,17 @@ def publish_run_table(results: dict[str, DatasetResult], failed_message: str | N
                                  description="Datasets that failed in this run")
 
 
+def read_status(data_dir: str) -> dict[str, dict]:
+    """Each dataset's entry of the cross-run status (``data/dataset_status.json``); empty when there is none yet or it
+    cannot be read (for the commands that only show it; :func:`publish_status` keeps its own strict read)."""
+    try:
+        with open(os.path.join(data_dir, STATUS_FILE), encoding="utf-8") as fh:
+            status = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in status.items() if isinstance(v, dict)} if isinstance(status, dict) else {}
+
+
 def publish_status(results: dict[str, DatasetResult], data_dir: str, *, manifest_path: str | None = None) -> list[dict]:
     """Update the cross-run status (last status, last success, rows, checksums, cache hits, and whether the repository
     has a newer version: see :mod:`pvdoi.upstream`) and publish it."""

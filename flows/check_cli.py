@@ -9,10 +9,8 @@ from typing import Annotated
 
 import typer
 
-from flows.console import error
+from flows.console import manifest_or_exit
 from flows.summary import console
-from pvdoi.errors import PVDOIError
-from pvdoi.manifest import load_manifest
 from pvdoi.settings import get_settings
 from pvdoi.upstream import Upstream, check_upstream
 
@@ -24,13 +22,12 @@ def check(manifest: Annotated[str | None, typer.Option("--manifest", help="manif
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Ask each repository for a version newer than the pinned one (never changes the manifest; exits 0 when a
     repository cannot be reached: that dataset is "unknown")."""
+    from flows.artifacts import read_status
+
     settings = get_settings()
-    try:
-        specs = load_manifest(manifest or settings.manifest_path).datasets
-    except PVDOIError as exc:
-        error(str(exc))
-        raise typer.Exit(2) from None
-    checks = check_upstream(specs, settings, last_success=last_success(os.path.abspath(data_dir or settings.data_dir)))
+    specs = manifest_or_exit(manifest or settings.manifest_path)
+    status = read_status(os.path.abspath(data_dir or settings.data_dir))
+    checks = check_upstream(specs, settings, last_success={d: e.get("last_success") for d, e in status.items()})
     if json_out:
         print(json.dumps([c.as_dict() for c in checks], indent=1))
         return
@@ -58,16 +55,6 @@ def check_lines(checks: list[Upstream], width: int = WIDTH) -> list[str]:
             lines += textwrap.wrap(f"{c.id}: {c.message}", width, subsequent_indent="  ", break_on_hyphens=False)
     return lines
 
-
-def last_success(data_dir: str) -> dict[str, str | None]:
-    """Each dataset's last successful run, as the flow keeps it (``data/dataset_status.json``); empty if none."""
-    from flows.artifacts import STATUS_FILE
-
-    try:
-        with open(os.path.join(data_dir, STATUS_FILE), encoding="utf-8") as fh:
-            return {k: v.get("last_success") for k, v in json.load(fh).items() if isinstance(v, dict)}
-    except (OSError, ValueError, AttributeError):
-        return {}
 
 
 def _cut(text: str, width: int) -> str:

@@ -129,6 +129,20 @@ def _formatter() -> logging.Formatter:
     return PrefectFormatter(_FORMAT, datefmt="%H:%M:%S", task_run_fmt=_TASK_FORMAT, flow_run_fmt=_FLOW_FORMAT)
 
 
+def manifest_or_exit(path: str):
+    """The manifest's datasets, or its error on one line and exit code 2 (for the commands that only read it)."""
+    import typer
+
+    from pvdoi.errors import PVDOIError
+    from pvdoi.manifest import load_manifest
+
+    try:
+        return load_manifest(path).datasets
+    except PVDOIError as exc:
+        error(str(exc))
+        raise typer.Exit(2) from None
+
+
 def error(message: str, *, hint: str | None = None) -> None:
     """One or two lines on stderr: what failed, then what to do next."""
     STDERR.print(f"[red]error:[/red] {message}", soft_wrap=True)

@@ -10,10 +10,9 @@ import typer
 
 from flows.add_cli import add
 from flows.check_cli import check
-from flows.console import error
+from flows.console import manifest_or_exit
 from flows.summary import console
-from pvdoi.errors import PVDOIError
-from pvdoi.manifest import DatasetSpec, load_manifest
+from pvdoi.manifest import DatasetSpec
 from pvdoi.results import licence_warning
 from pvdoi.settings import get_settings
 
@@ -30,13 +29,11 @@ def datasets(ctx: typer.Context,
     """One entry per dataset: id, title, DOI, repository and pinned version, licence, citation, last run and rows."""
     if ctx.invoked_subcommand is not None:
         return
+    from flows.artifacts import read_status
+
     settings = get_settings()
-    try:
-        specs = load_manifest(manifest or settings.manifest_path).datasets
-    except PVDOIError as exc:
-        error(str(exc))
-        raise typer.Exit(2) from None
-    status = _last_status(os.path.abspath(data_dir or settings.data_dir))
+    specs = manifest_or_exit(manifest or settings.manifest_path)
+    status = read_status(os.path.abspath(data_dir or settings.data_dir))
     entries = [_entry(spec, status.get(spec.id, {})) for spec in specs]
     if json_out:
         print(json.dumps(entries, indent=1))
@@ -69,13 +66,3 @@ def _source(spec: DatasetSpec) -> str:
         return f"github {r.owner}/{r.repo}@{r.ref}" + (f":{r.path}" if r.path else "")
     return f"url {r.urls[0]}" + (f" (+{len(r.urls) - 1})" if len(r.urls) > 1 else "")
 
-
-def _last_status(data_dir: str) -> dict:
-    """Each dataset's last status, run time and rows, as the flow keeps them (``data/dataset_status.json``)."""
-    from flows.artifacts import STATUS_FILE
-
-    try:
-        with open(os.path.join(data_dir, STATUS_FILE), encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return {}
