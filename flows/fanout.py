@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -73,6 +74,9 @@ def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], o
     hand it to ``on_result``, and record the run for ``pvdoi cache``. Results in the order of ``ids``."""
     if options.cache_path:
         prepare_cache(options.cache_path)  # before the datasets open it side by side
+    # the libraries' objects, imported by now, out of the cyclic collector's sight: the datasets' batches allocate
+    # millions of containers, and every full collection walked all of those objects again with the GIL held
+    gc.freeze()
     futures = {submit(d): d for d in largest_first(ids, options.manifest_path)}
     results: dict[str, DatasetResult] = {}
     for dataset_id, value in _finished(futures):

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     http_timeout_s: float = 60.0
     max_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     dask_address: str | None = None  # the dataset tasks on this Dask scheduler, or local[:N] (flows/dask_runner.py)
-    warehouse_memory_limit: str = "256MB"  # DuckDB memory_limit of the loading connection
+    warehouse_memory_limit: str = "64MB"  # DuckDB memory_limit of the loading connection (it streams)
 
     # Overture Maps divisions (country and region of every installation). The release is pinned: moving to a
     # new one (listed at https://stac.overturemaps.org) is a deliberate change and a new fetch. 2026-06-17.0

@@ -6,7 +6,8 @@ The dataflow's read, standardise and write nodes (``hamilton_nodes``) call it; i
 - ``gdal``: GDAL's warnings while a file is read, logged (naming dataset and file) and counted per dataset
 - ``geometry``, ``attributes``: the rules for one batch (EPSG:4326, repairs, areas; columns, ids, JSON)
 - ``stream``: a dataset's files through those rules as one lazy stream of standardised batches
-- ``parts``, ``geoparquet``: the GeoParquet file written from the stream, unchanged files' rows reused
+- ``parts``, ``geoparquet``, ``writer``: the GeoParquet file written from the stream row group by row group,
+  unchanged files' rows reused
 
 ``ENGINE_VERSION`` is the one code version of all of it: Hamilton fingerprints a node's own source, not the
 helpers it calls, so the cache keys and the reuse records carry this hash of the engine's files instead.

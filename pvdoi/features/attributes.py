@@ -5,6 +5,7 @@ Part of the engine (:mod:`pvdoi.features`): rules for one batch, called by :mod:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 
@@ -97,10 +98,19 @@ def json_rows(attrs: pd.DataFrame) -> tuple[np.ndarray, str]:
         text = attrs.reset_index(drop=True).to_json(orient="records", lines=True, date_format="iso",
                                                      force_ascii=False, default_handler=str)
         return np.array(text.rstrip("\n").split("\n") if len(attrs) else [], dtype=object), "pandas"
-    con = duckdb.connect()
+    cursor = _json_database().cursor()  # a cursor per call: threads write JSON side by side
     try:
-        con.register("attrs", table)
-        rows = con.execute("SELECT to_json(attrs)::VARCHAR FROM attrs").fetch_arrow_table().column(0)
+        cursor.register("attrs", table)
+        rows = cursor.execute("SELECT to_json(attrs)::VARCHAR FROM attrs").fetch_arrow_table().column(0)
     finally:
-        con.close()
+        cursor.close()
     return rows.to_numpy(zero_copy_only=False).astype(object), "duckdb"
+
+
+@functools.cache
+def _json_database() -> duckdb.DuckDBPyConnection:
+    """The in-memory DuckDB that writes attribute JSON, one per process (opening one per batch cost more CPU than the
+    JSON of its rows), with one thread: DuckDB's own threads only took the cores from the reading and standardising
+    threads beside it."""
+    return duckdb.connect(config={"threads": 1, "allocator_flush_threshold": "1MB",
+                                   "allocator_bulk_deallocation_flush_threshold": "1MB"})

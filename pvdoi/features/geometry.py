@@ -65,6 +65,15 @@ def repair(geom):
 
 
 def geodesic_area_m2(geoms: np.ndarray) -> np.ndarray:
-    """Area on the WGS84 ellipsoid via the EASE-Grid 2.0 equal-area projection (0 for points and lines)."""
-    projected = shapely.transform(geoms, lambda xy: np.column_stack(_TO_EQUAL_AREA.transform(xy[:, 0], xy[:, 1])))
-    return shapely.area(projected)
+    """Area on the WGS84 ellipsoid via the EASE-Grid 2.0 equal-area projection (0 for points and lines).
+
+    Only the geometries with a surface are projected (a point's or a line's area is 0 in any projection).
+    """
+    area = np.where(shapely.is_missing(geoms), np.nan, 0.0)
+    surfaces = shapely.get_dimensions(geoms) == 2
+    if surfaces.any():
+        kept = geoms[surfaces]  # a new array: set_coordinates puts new geometries in it
+        xy = shapely.get_coordinates(kept)
+        x, y = _TO_EQUAL_AREA.transform(xy[:, 0], xy[:, 1])
+        area[surfaces] = shapely.area(shapely.set_coordinates(kept, np.column_stack((x, y))))
+    return area

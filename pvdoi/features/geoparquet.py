@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
+import logging
 import os
 import tempfile
 
@@ -16,8 +17,10 @@ from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet enco
 from pvdoi.atomic import publish, sha256_file
 from pvdoi.errors import StorageError
 from pvdoi.features import parts as file_parts
-from pvdoi.features.stream import FeatureStream, StandardisedFeatures
+from pvdoi.features.stream import BatchesDisagree, FeatureStream, StandardisedFeatures
+from pvdoi.features.writer import RowGroupWriter
 
+log = logging.getLogger("pvdoi.write")
 METADATA_KEY = b"pvdoi"  # the dataset's reference (DOI, citation, licence, creators, year, ...) as JSON
 ROW_GROUP_SIZE = 65_536  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
 
@@ -58,14 +61,12 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse
         os.unlink(stale)  # left by a process killed while writing (we hold the lock, so nobody else's)
     keys = [file_parts.part_key(layer, features) for layer in features.layers]
     previous = file_parts.previous_parts(final, keys, sha256_file) if reuse else {}
-    parts = _parts(features, keys, previous)
-    if previous and not _same_schemas(parts):  # rare: let the casts of a full pass decide the column types
-        parts = _parts(features, keys, {})
-    table = _table(parts, reference)
     fd, tmp = tempfile.mkstemp(prefix=f".{dataset_id}.", suffix=".parquet.tmp", dir=out_dir)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+        parts, rows = _written(features, keys, previous, tmp, reference)
+        if parts is None:  # rare: let the casts of a full pass decide the column types
+            parts, rows = _written(features, keys, {}, tmp, reference)
         digest = sha256_file(tmp)
         publish(tmp, final)
     except OSError as exc:
@@ -78,37 +79,69 @@ def _write(features: StandardisedFeatures, final: str, dataset_id: str, *, reuse
     per_file = {p.name: p.counts for p in parts}
     counts, notes = FeatureStream.totals(features.spec, per_file, [p.notes for p in parts])
     return {"path": os.path.abspath(final), "sha256": digest, "bytes": os.path.getsize(final),
-            "rows": table.num_rows, "counts": counts, "per_file": per_file, "notes": notes,
+            "rows": rows, "counts": counts, "per_file": per_file, "notes": notes,
             "reused_files": [p.name for p in parts if p.key in previous]}
 
 
-def _parts(features: StandardisedFeatures, keys: list[str | None], previous: dict) -> list[file_parts.FilePart]:
-    """Every source file's rows in file order: from ``previous`` when its key is there, else read and encoded now.
+def _written(features: StandardisedFeatures, keys: list[str | None], previous: dict, path: str,
+             reference: dict | None) -> tuple[list[file_parts.FilePart] | None, int]:
+    """Every source file's rows written to ``path`` in file order, and their parts; ``(None, 0)`` when reused parts
+    and new rows disagree on column types, or every file was reused and none has a row (a full pass decides).
+
+    A file whose batches disagree on column types is read again whole (see :class:`BatchesDisagree`).
+    """
+    for whole_layers in (False, True):
+        writer = RowGroupWriter(path, row_group_size=ROW_GROUP_SIZE)
+        try:
+            parts, empty = _parts(features, keys, previous, writer, whole_layers=whole_layers)
+            if previous and (len(writer.schemas) > 1 or not writer.rows and all(k in previous for k in keys)):
+                writer.abort()
+                return None, 0
+            writer.close(_metadata(writer.schema or empty.schema, parts, reference), empty=empty)
+            return parts, writer.rows
+        except BatchesDisagree as exc:  # rare: read each file whole, as one batch
+            log.info("%s: %s; reading each file whole", features.spec.id, exc)
+            writer.abort()
+        except BaseException:
+            writer.abort()
+            raise
+    raise AssertionError("a file read whole cannot disagree with itself")
+
+
+def _parts(features: StandardisedFeatures, keys: list[str | None], previous: dict, writer: RowGroupWriter, *,
+           whole_layers: bool) -> tuple[list[file_parts.FilePart], pa.Table | None]:
+    """Every source file's rows appended to ``writer`` in file order, from ``previous`` when its key is there, else
+    read now; the files' parts and the stream's empty batch (None when it yielded none).
 
     The files read now are one pass of the stream over them, each batch encoded by geopandas' GeoParquet encoder
     (WKB, covering bbox, ``geo`` metadata) in the thread that made it.
     """
     todo = [layer for layer, key in zip(features.layers, keys) if key not in previous]
-    tables: dict[str | None, list[pa.Table]] = {}
-    stream = None
+    names = [layer.source.name for layer in features.layers]
+    geos: dict[str, list[dict]] = {}
+    stream, empty, done = None, None, 0
+
+    def reused_before(index: int) -> int:  # the reused files' rows up to ``index``, appended in their place
+        for i in range(done, index):
+            if keys[i] in previous:
+                for table in previous[keys[i]].tables:
+                    writer.append(table)
+        return max(done, index)
+
     if todo:
-        stream, encoded = dataclasses.replace(features, layers=todo).drained(each=_named_table)
-        for name, table in encoded:
-            tables.setdefault(name, []).append(table)
-    parts = []
-    for layer, key in zip(features.layers, keys):
-        name = layer.source.name
-        if key in previous:
-            parts.append(previous[key])
-            continue
-        own = tables.get(name, [])
-        parts.append(file_parts.FilePart(name, key, own, stream.per_file[name], stream.layer_notes[name],
-                                         file_parts.merged_geo([file_parts.table_geo(t) for t in own])))
-    if not any(p.rows for p in parts):
-        if not todo:  # every file reused and none has a row: one pass for the columns of an empty file
-            return _parts(features, keys, {})
-        parts[0].tables = tables[None]  # nothing written: the stream's empty batch still has the columns
-    return parts
+        stream = dataclasses.replace(features, layers=todo).stream(whole_layers=whole_layers, each=_named_table)
+        for name, table in stream:
+            if name is None:  # the empty frame of a dataset with no rows: its columns
+                empty = table
+                continue
+            done = reused_before(names.index(name))
+            writer.append(table)
+            geos.setdefault(name, []).append(file_parts.table_geo(table))
+    reused_before(len(names))
+    parts = [previous[key] if key in previous else file_parts.FilePart(
+        name, key, [], stream.per_file[name], stream.layer_notes[name], file_parts.merged_geo(geos.get(name, [])))
+        for name, key in zip(names, keys)]
+    return parts, empty
 
 
 def _named_table(frame) -> tuple[str | None, pa.Table]:
@@ -116,17 +149,11 @@ def _named_table(frame) -> tuple[str | None, pa.Table]:
     return name, _geopandas_to_arrow(frame, index=False, schema_version="1.1.0", write_covering_bbox=True)
 
 
-def _same_schemas(parts: list[file_parts.FilePart]) -> bool:
-    schemas = [t.schema.remove_metadata() for p in parts for t in p.tables if t.num_rows]
-    return all(s.equals(schemas[0]) for s in schemas)
-
-
-def _table(parts: list[file_parts.FilePart], reference: dict | None) -> pa.Table:
-    """The parts as one GeoParquet 1.1 Arrow table: the first one's schema and metadata, the ``geo`` bounding
-    boxes and geometry types merged over all of them (the table ``GeoDataFrame.to_parquet`` would write), and the
-    dataset's reference (never the one a reused part brings from the previous file)."""
-    tables = [t for p in parts for t in p.tables if t.num_rows] or parts[0].tables
-    metadata = dict(tables[0].schema.metadata)
+def _metadata(schema: pa.Schema, parts: list[file_parts.FilePart], reference: dict | None) -> dict[bytes, bytes]:
+    """The file's schema metadata: the first batch's, the ``geo`` bounding boxes and geometry types merged over all
+    parts (what ``GeoDataFrame.to_parquet`` would write), and the dataset's reference (never the one a reused part
+    brings from the previous file)."""
+    metadata = dict(schema.metadata)
     metadata.pop(METADATA_KEY, None)
     if reference is not None:
         metadata[METADATA_KEY] = json.dumps(reference, sort_keys=True, ensure_ascii=False).encode()
@@ -134,6 +161,4 @@ def _table(parts: list[file_parts.FilePart], reference: dict | None) -> pa.Table
     for column, meta in file_parts.merged_geo([p.geo for p in parts if p.rows]).items():
         geo["columns"][column].update(meta)
     metadata[b"geo"] = json.dumps(geo).encode()
-    schema = tables[0].schema.with_metadata(metadata)
-    return pa.concat_tables([t.cast(schema) if t.schema != tables[0].schema else t for t in tables]
-                            ).replace_schema_metadata(metadata)
+    return metadata

@@ -37,14 +37,14 @@ class FilePart:
 
     name: str
     key: str | None
-    tables: list[pa.Table]  # its encoded batches (one table when taken from the previous file)
+    tables: list[pa.Table]  # its rows of the previous file when reused (rows read now are written as they come)
     counts: dict[str, int]
     notes: list[str]
     geo: dict  # per geometry column: bbox and geometry_types of these rows
 
     @property
     def rows(self) -> int:
-        return sum(t.num_rows for t in self.tables)
+        return self.counts["written"]
 
     def record(self) -> dict:
         return {"name": self.name, "key": self.key, "counts": self.counts, "notes": self.notes, "geo": self.geo}

@@ -26,7 +26,7 @@ from pvdoi.features import ENGINE_VERSION, gdal
 from pvdoi.records import SourceFile
 
 log = logging.getLogger("pvdoi.read")
-BATCH_SIZE = 32_768  # features per Arrow batch: small enough to overlap parsing with standardising
+BATCH_SIZE = 16_384  # features per Arrow batch: a batch and the next in memory, parsing overlapping standardising
 
 # pyogrio's warnings (GDAL's while it opens a file, raised where contextlib enters its reader) shown every time, not
 # once per process, so that each is logged and counted (see pvdoi.features.gdal)

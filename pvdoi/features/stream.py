@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -26,7 +24,6 @@ from pvdoi.features.reader import BATCH_SIZE, RawLayer, layer_batches
 from pvdoi.manifest import DatasetSpec
 
 log = logging.getLogger("pvdoi.standardise")
-LAYER_THREADS = max(1, min(2, os.cpu_count() or 1))  # files of one dataset standardised side by side
 COUNTS = ("read", "repaired_invalid", "repaired_text", "dropped_empty", "dropped_unrepairable", "dropped_duplicate",
           "written")
 
@@ -122,24 +119,11 @@ class FeatureStream:
         return counts, flat
 
     def _frames(self, notes: list[list[str]]) -> Iterator[gpd.GeoDataFrame]:
-        """Every file's frames in file order; with several files, the largest is streamed here while a second
-        thread standardises the others (GDAL parses without the GIL), whose frames wait in memory for their turn."""
-        layers = self.features.layers
-        run = [self._layer(i, notes[i]) for i in range(len(layers))]
-        if len(layers) == 1 or LAYER_THREADS < 2:
-            for frames in run:
-                yield from frames
-            return
-        largest = max(range(len(layers)), key=lambda i: _size(layers[i]))
-        with ThreadPoolExecutor(max_workers=LAYER_THREADS - 1, thread_name_prefix="pvdoi-layer") as pool:
-            others = {i: pool.submit(list, run[i]) for i in range(len(layers)) if i != largest}
-            first = next(run[largest], None)  # its file is open and parsing before the others are waited for
-            for i in range(len(layers)):
-                if i != largest:
-                    yield from others[i].result()
-                elif first is not None:
-                    yield first
-                    yield from run[largest]
+        """Every file's frames in file order, one file after another: frames are written as they come, and a file
+        standardised beside another would wait in memory for its turn (each file's next batch is parsed in a second
+        thread already, and datasets run side by side)."""
+        for i in range(len(self.features.layers)):
+            yield from self._layer(i, notes[i])
 
     def _layer(self, i: int, notes: list[str]) -> Iterator[gpd.GeoDataFrame]:
         layer = self.features.layers[i]
@@ -150,10 +134,6 @@ class FeatureStream:
                 yield self.each(frame)
             else:
                 self._empty = frame
-
-
-def _size(layer: RawLayer) -> int:
-    return len(layer.frame) if layer.frame is not None else os.path.getsize(layer.source.path)
 
 
 def standardise(layers: list[RawLayer], spec: DatasetSpec) -> StandardisedFeatures:

@@ -31,8 +31,12 @@ def load_datasets(con, reports: list[DatasetResult]) -> list[dict]:
     ``warehouse`` on the next connection after a crash).
     """
     # a bounded buffer pool (DuckDB spills to <database>.tmp beyond it): the load streams from GeoParquet, and
-    # DuckDB's default (80 % of RAM) held hundreds of MB of freshly written blocks for nothing
+    # DuckDB's default (80 % of RAM) held hundreds of MB of freshly written blocks for nothing. One thread: at
+    # benchmark scale 1 a second one made the 265,000-row load no faster (it takes 2 s) and read two row groups at
+    # once; the flow loads a dataset while others are still read and standardised, so the cores are taken anyway
+    # (64MB and one thread peaked at 370 MB of RSS for that load, 256MB and two threads at 570-710 MB)
     con.execute(f"SET memory_limit = '{get_settings().warehouse_memory_limit}'")
+    con.execute("SET threads = 1")
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if changed:
         load_extension(con, "spatial")  # the GEOMETRY column's conversions and the R-tree
