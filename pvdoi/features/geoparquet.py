@@ -22,7 +22,7 @@ from pvdoi.features.writer import RowGroupWriter
 
 log = logging.getLogger("pvdoi.write")
 METADATA_KEY = b"pvdoi"  # the dataset's reference (DOI, citation, licence, creators, year, ...) as JSON
-ROW_GROUP_SIZE = 65_536  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
+ROW_GROUP_SIZE = 16_384  # rows: bounded write buffers, and row groups DuckDB can read in parallel and skip by bbox
 
 
 def geoparquet_path(data_dir: str, dataset_id: str) -> str:

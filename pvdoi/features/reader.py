@@ -8,9 +8,11 @@ import hashlib
 import logging
 import pickle
 import warnings
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -26,7 +28,8 @@ from pvdoi.features import ENGINE_VERSION, gdal
 from pvdoi.records import SourceFile
 
 log = logging.getLogger("pvdoi.read")
-BATCH_SIZE = 16_384  # features per Arrow batch: a batch and the next in memory, parsing overlapping standardising
+BATCH_SIZE = 8_192  # features per Arrow batch: few in memory at once, parsing overlapping standardising
+PREFETCH = 2  # batches parsed ahead of the one standardised: GDAL goes on while the caller waits for the GIL
 
 # pyogrio's warnings (GDAL's while it opens a file, raised where contextlib enters its reader) shown every time, not
 # once per process, so that each is logged and counted (see pvdoi.features.gdal)
@@ -100,7 +103,8 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
                   ) -> Iterator[tuple[gpd.GeoDataFrame, int]]:
     """The layer's features in file order as ``(frame, text values repaired)`` batches (None: one batch).
 
-    GDAL parses the next batch in a second thread (it releases the GIL) while the caller works on this one.
+    GDAL parses the next batches in a second thread (it releases the GIL) while the caller works on this one; the
+    caller's thread turns each into a frame, so that the reading thread, the longer of the two, only parses.
     Every reader failure is a ReadError naming the file.
     """
     if layer.frame is not None:
@@ -108,7 +112,8 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
         return
     src, repairs = layer.source, 0
     try:
-        for frame, fixed in _prefetched(_read_batches(src.path, spec, batch_size), spec.id, src.name):
+        for make in _prefetched(_read_batches(src.path, spec, batch_size), spec.id, src.name):
+            frame, fixed = make()
             repairs += fixed
             yield frame, fixed
     except PVDOIError:
@@ -120,23 +125,28 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
 
 
 def _prefetched(batches: Iterator, dataset_id: str, file_name: str):
-    """``batches``, with the next item produced in a worker thread while the caller uses the current one.
+    """``batches``, the next ``PREFETCH`` items produced in a worker thread while the caller uses the current one.
 
     The worker thread reads the file and nothing else: GDAL's messages in it are logged and counted as the file's.
+    It runs the ``next`` calls one after another in the order they were asked for.
     """
+    pending: deque = deque()
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pvdoi-read", initializer=gdal.reading,
                                 initargs=(dataset_id, file_name)) as pool:
             context = contextvars.copy_context()  # the caller's (e.g. a Prefect task run's): its logs stay the run's
-            ahead = pool.submit(context.run, next, batches, None)
-            while (item := ahead.result()) is not None:
-                ahead = pool.submit(context.run, next, batches, None)
+            pending.extend(pool.submit(context.run, next, batches, None) for _ in range(PREFETCH))
+            while (item := pending.popleft().result()) is not None:
+                pending.append(pool.submit(context.run, next, batches, None))
                 yield item
-    finally:  # the caller stopped early (an error downstream): the file is closed here, not by the GC
+    finally:  # the caller stopped early (an error downstream): nothing more is read, the file is closed here
+        for future in pending:
+            future.cancel()
         batches.close()
 
 
-def _read_batches(path: str, spec: DatasetSpec, batch_size: int | None) -> Iterator[tuple[gpd.GeoDataFrame, int]]:
+def _read_batches(path: str, spec: DatasetSpec, batch_size: int | None) -> Iterator[Callable[[], tuple]]:
+    """The file's batches as they are parsed, each as a function that makes its ``(frame, text repairs)``."""
     opts = spec.read
     kwargs: dict = {}
     if opts.layer is not None:
@@ -147,22 +157,27 @@ def _read_batches(path: str, spec: DatasetSpec, batch_size: int | None) -> Itera
         kwargs.update(X_POSSIBLE_NAMES=opts.csv_lon, Y_POSSIBLE_NAMES=opts.csv_lat, KEEP_GEOM_COLUMNS="YES",
                       AUTODETECT_TYPE="YES", EMPTY_STRING_AS_NULL="YES")
     elif path.lower().endswith(".json") and opts.csv_lon and opts.csv_lat:
-        frame = pd.read_json(path)
-        geometry = gpd.points_from_xy(frame[opts.csv_lon], frame[opts.csv_lat])
-        yield gpd.GeoDataFrame(frame, geometry=geometry, crs=spec.expected_crs), 0
+        yield partial(_json_points, path, spec)
         return
     if batch_size is None:  # the whole file in one batch
         meta, table = pyogrio.read_arrow(path, **kwargs)
-        yield _frame(table, meta.get("geometry_name") or "wkb_geometry", meta.get("crs"))
+        yield partial(_frame, table, meta.get("geometry_name") or "wkb_geometry", meta.get("crs"))
         return
     with pyogrio.open_arrow(path, batch_size=batch_size, use_pyarrow=True, **kwargs) as (meta, reader):
         geometry_column = meta.get("geometry_name") or "wkb_geometry"
         crs, empty = meta.get("crs"), True
         for batch in reader:
             empty = False
-            yield _frame(pa.Table.from_batches([batch]), geometry_column, crs)
+            yield partial(_frame, pa.Table.from_batches([batch]), geometry_column, crs)
         if empty:  # a layer without features still has its columns
-            yield _frame(reader.schema.empty_table(), geometry_column, crs)
+            yield partial(_frame, reader.schema.empty_table(), geometry_column, crs)
+
+
+def _json_points(path: str, spec: DatasetSpec) -> tuple[gpd.GeoDataFrame, int]:
+    """A JSON table of records with coordinate columns (``csv_lon``, ``csv_lat``) as points."""
+    frame = pd.read_json(path)
+    geometry = gpd.points_from_xy(frame[spec.read.csv_lon], frame[spec.read.csv_lat])
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs=spec.expected_crs), 0
 
 
 # The layer's integer and boolean columns as pandas' nullable types: plain ``to_pandas`` makes an integer column
