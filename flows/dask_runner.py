@@ -13,14 +13,20 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 
+def local_workers(address: str) -> int | None:
+    """The worker count of ``local`` / ``local:N`` (a temporary local cluster), None for a scheduler's address."""
+    name, _, workers = address.partition(":")
+    return int(workers or 2) if name == "local" and (not workers or workers.isdigit()) else None
+
+
 def dask_task_runner(address: str):
     """prefect-dask's task runner for ``address`` (a scheduler, or ``local[:N]`` for a temporary local cluster)."""
     from prefect_dask import DaskTaskRunner
 
-    name, _, workers = address.partition(":")
-    if name == "local" and (not workers or workers.isdigit()):
+    workers = local_workers(address)
+    if workers is not None:
         return DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                              cluster_kwargs={"n_workers": int(workers or 2), "threads_per_worker": 1,
+                              cluster_kwargs={"n_workers": workers, "threads_per_worker": 1,
                                               "processes": True, "dashboard_address": None})
     return DaskTaskRunner(address=address)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Annotated, Literal
 
@@ -13,15 +14,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
 from flows.artifacts import publish_results
-from flows.dask_runner import dataset_submitter
+from flows.dask_runner import dataset_submitter, local_workers
 from flows.fanout import IngestOptions, ingest_all, plan
 from flows.tasks import dbt_build, fetch_divisions, ingest_dataset, load_dataset, load_divisions
 from pvdoi.manifest import load_manifest
 from pvdoi.results import DatasetResult
-from pvdoi.settings import get_settings
+from pvdoi.settings import Settings, get_settings
 from pvdoi.warehouse import ensure_division_areas_table
 from pvdoi.warehouse.lake import is_lake
 
+log = logging.getLogger("pvdoi.flow")
 _SETTINGS = get_settings()
 # The deployment's Run form offers the manifest's datasets as a multi-select: its parameter schema is made when the
 # flow is defined, so the manifest named by PVDOI_MANIFEST_PATH is read once, here.
@@ -76,8 +78,7 @@ def pv_doi_ingest(
     database_path = database_path or settings.warehouse_path(options.data_dir)
     database_path = database_path if is_lake(database_path) else os.path.abspath(database_path)
     ids = plan(datasets, options.manifest_path)
-    progress = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
-                                        description="Datasets finished in this run")
+    progress = create_progress_artifact(progress=0.0, key="pv-ingest-progress", description="Datasets finished in this run")
     failures: list[str] = []
     finished: list[str] = []
 
@@ -89,13 +90,30 @@ def pv_doi_ingest(
             if not state.is_completed():
                 failures.append(f"warehouse load of {result.dataset_id} ({_error(state)})")
 
-    with dataset_submitter(dask_address or settings.dask_address, ingest_dataset, options) as submit:
+    address = dask_address or settings.dask_address
+    with dataset_submitter(address, ingest_dataset, _task_options(address, options, settings)) as submit:
         results = ingest_all(ids, options, submit, load)
     dbt = None
     if run_dbt and not failures and any(r.ok for r in results.values()):
         dbt = _divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
                                  dbt_task_per_node=dbt_task_per_node)
     return _final_state(results, failures, options.data_dir, dbt, options.manifest_path)
+
+
+def _task_options(address: str | None, options: IngestOptions, settings: Settings) -> IngestOptions:
+    """The options the dataset tasks get: the flow's folders in its threads or on a temporary local cluster (this
+    machine's processes), none on a scheduler's workers, which take their own (``PVDOI_DATA_DIR``,
+    ``PVDOI_CACHE_PATH``): then the flow loads their outputs from the bucket (``PVDOI_OUTPUT_URL``), or from their
+    paths, which only a machine that shares the workers' folders can read."""
+    if not address or local_workers(address) is not None:
+        return options
+    host = address.rpartition("://")[2].rpartition(":")[0].strip("[]")
+    if not settings.output_url and host not in ("localhost", "127.0.0.1", "::1"):
+        log.warning(
+            "PVDOI_OUTPUT_URL is not set: the Dask workers of %s write their GeoParquet files in their own data "
+            "folders, which this process can load only if it shares them (a shared mount); a dataset whose file it "
+            "cannot read fails", address)
+    return options.on_own_folders()
 
 
 def _divisions_and_dbt(database_path: str, options: IngestOptions, failures: list[str], *, overture: bool,
