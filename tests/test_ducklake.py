@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from pvdoi.duckdb_ext import connect
+from tests.conftest import postgres_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRITER = os.path.join(ROOT, "tests", "lake_writer.py")
@@ -33,16 +32,9 @@ def lake_uri(request, tmp_path, monkeypatch):
     if request.param == "sqlite":
         yield f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
         return
-    import pgserver
-
-    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
-    server = pgserver.get_server(folder, cleanup_mode="stop")
-    monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(tmp_path / "lake-files"))
-    try:
-        yield f"ducklake:postgres:dbname=postgres host={folder} user=postgres"
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+    with postgres_server() as conninfo:
+        monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(tmp_path / "lake-files"))
+        yield f"ducklake:postgres:{conninfo}"
 
 
 def _counts(database: str) -> dict[str, int]:
@@ -185,22 +177,15 @@ def test_a_load_killed_inside_its_transaction_leaves_the_previous_snapshot_of_th
 @pytest.mark.usefixtures("prefect_api")
 def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkeypatch):
     """The catalog several machines would share: a real PostgreSQL server; the data files in a local folder."""
-    import pgserver
-
-    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
-    server = pgserver.get_server(folder, cleanup_mode="stop")
-    try:
+    with postgres_server() as conninfo:
         monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
-        monkeypatch.setenv("PVDOI_LAKE_CATALOG", f"postgres:dbname=postgres host={folder} user=postgres")
+        monkeypatch.setenv("PVDOI_LAKE_CATALOG", f"postgres:{conninfo}")
         monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(workdir / "lake-files"))
         state = _run(workdir, "pg", datasets=[INDIA, CHINA])
         assert state.is_completed(), state.message
-        counts = _counts(f"ducklake:postgres:dbname=postgres host={folder} user=postgres")
+        counts = _counts(f"ducklake:postgres:{conninfo}")
         assert counts["curated.installations"] == counts["prepared.int_installations_unioned"] > 1363
         assert list((workdir / "lake-files").rglob("*.parquet"))
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=["lake-keys", "shared-chain"])
