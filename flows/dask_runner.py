@@ -32,5 +32,10 @@ def dataset_submitter(address: str | None, task, options) -> Callable[[str], obj
     if not address:
         yield lambda dataset_id: task.submit(dataset_id, options)
         return
+    from prefect.logging import get_run_logger
+
     with dask_task_runner(address) as runner:
+        client = runner.client  # the cluster started, or the scheduler connected to, now
+        get_run_logger().info("dataset tasks on the Dask cluster at %s (%s; %d workers now)",
+                              client.scheduler.address, address, len(client.scheduler_info()["workers"]))
         yield lambda dataset_id: runner.submit(task, {"dataset_id": dataset_id, "options": options})
