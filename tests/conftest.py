@@ -67,6 +67,24 @@ def workdir(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture()
+def postgres() -> str:
+    """A real PostgreSQL server (pgserver) started in a temporary folder (short: its socket lives there), stopped
+    after the test; its libpq conninfo."""
+    import shutil
+    import tempfile
+
+    import pgserver
+
+    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        yield f"dbname=postgres host={folder} user=postgres"
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def write_manifest(path: Path, edit) -> str:
     """A copy of the default manifest changed by ``edit(raw)``; returns its path."""
     import json
