@@ -16,6 +16,8 @@ os.environ.setdefault("DBT_USE_COLORS", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "hamilton,pvdoi")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+# the AWS credential chain (pyarrow's S3 client, DuckDB's aws extension) never asks an instance metadata service
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 if "PREFECT_HOME" not in os.environ:  # keep test runs (results, database) out of the user's home
     import tempfile
 

@@ -183,31 +183,26 @@ def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkey
     assert list((workdir / "lake-files").rglob("*.parquet"))
 
 
-@pytest.fixture()
-def bucket(monkeypatch):
-    """A local S3 API (moto's server on loopback) with an empty bucket; the lake's S3 settings point at it."""
-    import logging
+@pytest.fixture(params=["lake-keys", "shared-chain"])
+def bucket(request, monkeypatch):
+    """A local S3 API (moto's server on loopback) with an empty bucket, reached with the lake's own S3 settings
+    (``PVDOI_LAKE_S3_*`` with keys), or with the shared ones (``PVDOI_S3_ENDPOINT``) and the AWS credential chain
+    (``AWS_*`` variables; the loads' and dbt's secrets both without keys)."""
+    from tests.overture_release import moto_server, s3_client
 
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from tests.overture_release import reset_and_stop
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="test-key",
-                              aws_secret_access_key="test-secret", region_name="us-east-1")
+    with moto_server() as endpoint:
+        client = s3_client(endpoint, "test-key", "test-secret", "us-east-1")
         client.create_bucket(Bucket="pv-lake")
-        for key, value in {"ENDPOINT": f"http://{host}:{port}", "KEY_ID": "test-key", "SECRET": "test-secret",
-                           "REGION": "us-east-1"}.items():
-            monkeypatch.setenv(f"PVDOI_LAKE_S3_{key}", value)
+        if request.param == "lake-keys":
+            for key, value in {"ENDPOINT": endpoint, "KEY_ID": "test-key", "SECRET": "test-secret",
+                               "REGION": "us-east-1"}.items():
+                monkeypatch.setenv(f"PVDOI_LAKE_S3_{key}", value)
+        else:
+            monkeypatch.setenv("PVDOI_S3_ENDPOINT", endpoint)
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
         monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", "s3://pv-lake/warehouse/")
         yield client
-    finally:
-        reset_and_stop(server)
 
 
 @pytest.mark.usefixtures("prefect_api")

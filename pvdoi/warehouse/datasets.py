@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 import duckdb
 
 from pvdoi.citation import catalog_reference
-from pvdoi.duckdb_ext import connect, load_extension
+from pvdoi.duckdb_ext import connect, load_extension, s3_secret
 from pvdoi.errors import WarehouseError
+from pvdoi.objectstore import is_url
 from pvdoi.results import DatasetResult
 from pvdoi.settings import get_settings
 from pvdoi.warehouse.connection import RTREE, RTREE_DDL, require_warehouse
@@ -88,6 +89,9 @@ def _load_dataset(con, report: DatasetResult) -> dict:
         return {"dataset_id": dataset_id, "rows": rows, "loaded": False, "deleted": 0}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     counts = report.counts
+    if is_url(parquet.path):  # a shared output (PVDOI_OUTPUT_URL): read where it is, with the PVDOI_S3_* settings
+        bucket = parquet.path.removeprefix("s3://").split("/", 1)[0]
+        s3_secret(con, "pvdoi_outputs", f"s3://{bucket}/", get_settings().s3())
     con.execute("BEGIN TRANSACTION")
     try:
         deleted = con.execute("DELETE FROM raw_data.doi_pv_features WHERE dataset_id = ?",
