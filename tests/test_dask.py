@@ -1,5 +1,6 @@
 """The flow's dataset tasks on a Dask cluster (prefect-dask): a real local cluster of two single-threaded worker
-processes; the loads still happen in the flow's process, into the warehouse as usual."""
+processes; the loads still happen in the flow's process, into the warehouse as usual. ``pvdoi ingest --dask`` sends
+the same work through Dask's executor and writes the same files as its threads."""
 
 from __future__ import annotations
 
@@ -37,3 +38,26 @@ def test_a_local_cluster_is_asked_for_with_local_and_its_worker_count():
     runner = dask_task_runner("local:3")
     assert runner.cluster_kwargs["n_workers"] == 3 and runner.cluster_kwargs["threads_per_worker"] == 1
     assert dask_task_runner("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
+
+
+def test_pvdoi_ingest_on_a_dask_scheduler_writes_the_same_files_as_with_threads(repo, workdir):
+    import json
+
+    from distributed import LocalCluster
+    from typer.testing import CliRunner
+
+    from benchmarks.digest import digests
+    from flows.cli import app
+
+    def ingest(name: str, *extra: str) -> dict:
+        done = CliRunner().invoke(app, ["ingest", INDIA, CHINA, "--json", "--data-dir", str(workdir / name),
+                                        "--cache-path", str(workdir / name / "cache"), *extra])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = ingest("dask", "--dask", cluster.scheduler_address)
+        assert "run" in cluster.scheduler.task_prefixes  # IngestOptions.run went through this scheduler
+    in_threads = ingest("threads")
+    assert {d: r["counts"] for d, r in on_dask.items()} == {d: r["counts"] for d, r in in_threads.items()}
+    assert digests(workdir / "dask") == digests(workdir / "threads") and len(digests(workdir / "dask")) == 2
