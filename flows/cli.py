@@ -46,6 +46,8 @@ MaxMbOpt = Annotated[float | None, typer.Option("--max-mb", help="refuse files l
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="run without Hamilton's cache")]
 ForceOpt = Annotated[bool, typer.Option("--force-download", help="download and verify again even if stored")]
 DataOpt = Annotated[str | None, typer.Option("--data-dir", help="output folder (default ./data)")]
+DaskOpt = Annotated[str | None, typer.Option("--dask", help="datasets on this Dask scheduler, or local[:N] worker "
+                                             "processes (default PVDOI_DASK_ADDRESS; needs the dask extra)")]
 
 
 def _use_manifest(manifest: str | None) -> None:
@@ -83,7 +85,8 @@ def main_options(
 @app.command()
 def ingest(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
            no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
-           data_dir: DataOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+           data_dir: DataOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False,
+           dask: DaskOpt = None) -> None:
     """Ingest datasets into GeoParquet with the Hamilton dataflow (no Prefect, no warehouse)."""
     from flows.fanout import run_doi_pipeline
     from flows.progress import live_display
@@ -95,7 +98,8 @@ def ingest(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: Manifes
         with live_display(live):
             results = run_doi_pipeline(None if all_ else datasets, enable_caching=not no_cache,
                                        cache_path=cache_path, force_download=force_download, max_mb=max_mb,
-                                       manifest_path=manifest, data_dir=data_dir)
+                                       manifest_path=manifest, data_dir=data_dir,
+                                       dask_address=dask)
     except PVDOIError as exc:
         _fail(exc, log_path)
     if json_out:
@@ -122,9 +126,7 @@ ForceDbtOpt = Annotated[bool, typer.Option("--force-dbt", help="build every dbt 
 def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
         no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
         database: DatabaseOpt = None, no_dbt: NoDbtOpt = False, no_overture: NoOvertureOpt = False,
-        force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None,
-        dask: Annotated[str | None, typer.Option("--dask", help="dataset tasks on this Dask scheduler, or local[:N] "
-                                                 "(default PVDOI_DASK_ADDRESS; needs the dask extra)")] = None) -> None:
+        force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None, dask: DaskOpt = None) -> None:
     """The main job: the Prefect flow on a temporary local API: ingest, load, Overture divisions, dbt build."""
     _use_manifest(manifest)
     failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache, data_dir=data_dir,

@@ -132,8 +132,11 @@ def _finished(futures: dict) -> Iterator[tuple[str, object]]:
 def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool = True,
                      cache_path: str | None = None, force_download: bool = False, max_mb: float | None = None,
                      manifest_path: str | None = None, data_dir: str | None = None,
-                     max_workers: int | None = None) -> dict[str, DatasetResult]:
-    """Ingest datasets into GeoParquet side by side in threads (no Prefect API, no warehouse): ``{id: result}``.
+                     max_workers: int | None = None,
+                     dask_address: str | None = None) -> dict[str, DatasetResult]:
+    """Ingest datasets into GeoParquet side by side in threads (no Prefect API, no warehouse): ``{id: result}``; on
+    the Dask cluster ``dask_address`` (default ``PVDOI_DASK_ADDRESS``; a scheduler, or ``local[:N]``:
+    ``flows.dask_runner``) when one is named.
 
     Threads, not processes: GDAL, GEOS, Arrow and DuckDB release the GIL while they work, and one process holds one
     copy of the libraries.
@@ -142,9 +145,15 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
     options = IngestOptions.resolve(settings, manifest_path=manifest_path, data_dir=data_dir, cache_path=cache_path,
                                     use_cache=enable_caching, force_download=force_download, max_mb=max_mb)
     ids = plan(datasets, options.manifest_path)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers or settings.max_workers),
-                                               thread_name_prefix="pvdoi-dataset") as pool:
-        return ingest_all(ids, options, lambda d: pool.submit(options.run, d))
+    if dask_address or settings.dask_address:
+        from flows.dask_runner import dask_executor
+
+        pool = dask_executor(dask_address or settings.dask_address)
+    else:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers or settings.max_workers),
+                                                     thread_name_prefix="pvdoi-dataset")
+    with pool as submitter:
+        return ingest_all(ids, options, lambda d: submitter.submit(options.run, d))
 
 
 def record_last_run(cache_path: str, results: dict[str, DatasetResult]) -> None:

@@ -71,6 +71,13 @@ def workdir(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture()
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server (pgserver), stopped after the test; its libpq conninfo."""
+    with postgres_server() as conninfo:
+        yield conninfo
+
+
 def write_manifest(path: Path, edit) -> str:
     """A copy of the default manifest changed by ``edit(raw)``; returns its path."""
     import json

@@ -1,5 +1,6 @@
 """The flow's dataset tasks on a Dask cluster (prefect-dask): a real local cluster of two single-threaded worker
-processes; the loads still happen in the flow's process, into the warehouse as usual."""
+processes; the loads still happen in the flow's process, into the warehouse as usual. ``pvdoi ingest --dask`` sends
+the same work through Dask's executor and writes the same files as its threads."""
 
 from __future__ import annotations
 
@@ -73,3 +74,26 @@ def test_on_a_schedulers_workers_a_task_takes_its_own_folders_and_a_file_out_of_
     [failed] = ingest_all([INDIA], flow, lambda dataset_id: done).values()
     assert failed.error_type == "StorageError" and f"[dataset {INDIA!r}, file '{INDIA}.parquet']" in failed.error
     assert "set PVDOI_OUTPUT_URL" in failed.error
+
+
+def test_pvdoi_ingest_on_a_dask_scheduler_writes_the_same_files_as_with_threads(repo, workdir):
+    import json
+
+    from distributed import LocalCluster
+    from typer.testing import CliRunner
+
+    from benchmarks.digest import digests
+    from flows.cli import app
+
+    def ingest(name: str, *extra: str) -> dict:
+        done = CliRunner().invoke(app, ["ingest", INDIA, CHINA, "--json", "--data-dir", str(workdir / name),
+                                        "--cache-path", str(workdir / name / "cache"), *extra])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = ingest("dask", "--dask", cluster.scheduler_address)
+        assert "run" in cluster.scheduler.task_prefixes  # IngestOptions.run went through this scheduler
+    in_threads = ingest("threads")
+    assert {d: r["counts"] for d, r in on_dask.items()} == {d: r["counts"] for d, r in in_threads.items()}
+    assert digests(workdir / "dask") == digests(workdir / "threads") and len(digests(workdir / "dask")) == 2

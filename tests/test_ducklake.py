@@ -16,7 +16,6 @@ import sys
 import pytest
 
 from pvdoi.duckdb_ext import connect
-from tests.conftest import postgres_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WRITER = os.path.join(ROOT, "tests", "lake_writer.py")
@@ -27,14 +26,11 @@ CURATED = ("curated.installations", "curated.dataset_summary", "curated.country_
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def lake_uri(request, tmp_path, monkeypatch):
-    """A fresh lake with a SQLite catalog file, or a PostgreSQL catalog on a real server (pgserver) started in a
-    temporary folder (short: the server's socket lives there)."""
+    """A fresh lake with a SQLite catalog file, or a PostgreSQL catalog on a real server (pgserver)."""
     if request.param == "sqlite":
-        yield f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
-        return
-    with postgres_server() as conninfo:
-        monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(tmp_path / "lake-files"))
-        yield f"ducklake:postgres:{conninfo}"
+        return f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
+    monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(tmp_path / "lake-files"))
+    return f"ducklake:postgres:{request.getfixturevalue('postgres')}"
 
 
 def _counts(database: str) -> dict[str, int]:
@@ -175,17 +171,16 @@ def test_a_load_killed_inside_its_transaction_leaves_the_previous_snapshot_of_th
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkeypatch):
+def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkeypatch, postgres):
     """The catalog several machines would share: a real PostgreSQL server; the data files in a local folder."""
-    with postgres_server() as conninfo:
-        monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
-        monkeypatch.setenv("PVDOI_LAKE_CATALOG", f"postgres:{conninfo}")
-        monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(workdir / "lake-files"))
-        state = _run(workdir, "pg", datasets=[INDIA, CHINA])
-        assert state.is_completed(), state.message
-        counts = _counts(f"ducklake:postgres:{conninfo}")
-        assert counts["curated.installations"] == counts["prepared.int_installations_unioned"] > 1363
-        assert list((workdir / "lake-files").rglob("*.parquet"))
+    monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
+    monkeypatch.setenv("PVDOI_LAKE_CATALOG", f"postgres:{postgres}")
+    monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(workdir / "lake-files"))
+    state = _run(workdir, "pg", datasets=[INDIA, CHINA])
+    assert state.is_completed(), state.message
+    counts = _counts(f"ducklake:postgres:{postgres}")
+    assert counts["curated.installations"] == counts["prepared.int_installations_unioned"] > 1363
+    assert list((workdir / "lake-files").rglob("*.parquet"))
 
 
 @pytest.fixture(params=["lake-keys", "shared-chain"])
@@ -223,12 +218,16 @@ def test_a_lake_with_its_data_files_in_a_bucket_loads_and_builds(repo, workdir, 
     assert not list((workdir / "s3" / "lake").rglob("*.parquet"))  # nothing beside the catalog
 
 
-def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed(repo, tmp_path):
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed(repo, tmp_path, monkeypatch, request,
+                                                                                  catalog):
     """Two `pvdoi run` processes, each with its own data folder, cache and Prefect API ("two machines"), sharing only
-    the lake's catalog and data files: both load at once, both build dbt (in turn), both exit 0."""
+    the lake's catalog and data files: both load at once, both build dbt in turn (a file lock beside a SQLite
+    catalog; a PostgreSQL advisory lock), both exit 0."""
     lake = tmp_path / "shared"
+    conninfo = f"postgres:{request.getfixturevalue('postgres')}" if catalog == "postgres" else None
     env = {**os.environ, "PYTHONPATH": ROOT, "PVDOI_WAREHOUSE_BACKEND": "ducklake",
-           "PVDOI_LAKE_CATALOG": str(lake / "catalog.sqlite"), "PVDOI_LAKE_DATA_PATH": str(lake / "files")}
+           "PVDOI_LAKE_CATALOG": conninfo or str(lake / "catalog.sqlite"), "PVDOI_LAKE_DATA_PATH": str(lake / "files")}
     runs = []
     for dataset in (INDIA, CHINA):
         own = tmp_path / dataset
@@ -238,15 +237,20 @@ def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [r.communicate(timeout=600)[0] for r in runs]
     assert [r.returncode for r in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
-    uri = f"ducklake:sqlite:{lake / 'catalog.sqlite'}"
+    uri = f"ducklake:{conninfo or 'sqlite:' + str(lake / 'catalog.sqlite')}"
+    monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", env["PVDOI_LAKE_DATA_PATH"])  # for this process's reads
     assert set(_rows(uri)) == {INDIA, CHINA}
-    # the builds took turns (the lock beside the SQLite catalog): the second, a partial build, saw both loads
+    # the builds took turns, and the last saw both loads
     con = connect(uri, read_only=True)
     try:
         curated = dict(con.execute("select dataset_id, count(*) from curated.installations group by 1").fetchall())
+        builds = con.execute("select epoch(built_at) - seconds, epoch(built_at) from raw_data.dbt_builds "
+                             "order by built_at").fetchall()
     finally:
         con.close()
     assert curated == _rows(uri)
+    # one build each, one after the other; or one, when the second run's plan found the first had built both loads
+    assert len(builds) in (1, 2) and all(b[0] >= a[1] for a, b in zip(builds, builds[1:])), builds
 
 
 def test_the_overture_areas_load_into_a_lake_as_into_a_duckdb_file(tmp_path):
