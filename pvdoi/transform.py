@@ -3,8 +3,7 @@ what each successful build was built from, so an unchanged warehouse is not buil
 
 What a build is a function of: each dataset's rows in ``raw_data`` (the loaded GeoParquet's SHA-256, the row count
 and a sum of row hashes, which also catches rows changed by hand), the Overture areas (release, URL, bbox, rows),
-the dbt project's files (and the Hamilton module its Python model runs), and the vars. Each successful build
-appends that record to ``raw_data.dbt_builds``.
+the dbt project's files, and the vars. Each successful build appends that record to ``raw_data.dbt_builds``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from pvdoi.manifest import load_manifest
 log = logging.getLogger("pvdoi.dbt")
 BUILDS = "raw_data.dbt_builds"
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
-_PYTHON_MODEL_CODE = PROJECT_ROOT / "hamilton_nodes" / "shape_metrics.py"  # imported by the dbt Python model
 _DBT_SCHEMAS = ("staging", "prepared", "curated")
 GENERIC_STAGING = "stg_doi__installations"  # every dataset without a dbt_model of its own (macro stg_installations)
 
@@ -77,10 +75,10 @@ def dbt_vars(manifest_path: str | Path) -> dict:
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """A hash of the dbt project's own files (models, macros, tests, project and profile) and the Python model's code."""
+    """A hash of the dbt project's own files (models, macros, tests, project and profile)."""
     h = hashlib.sha256()
     files = [p for entry in _PROJECT_FILES for p in sorted((project_dir / entry).rglob("*"))
-             if p.is_file()] + [_PYTHON_MODEL_CODE]
+             if p.is_file()]
     files += [project_dir / entry for entry in _PROJECT_FILES if (project_dir / entry).is_file()]
     for path in sorted(set(files)):
         h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes())
