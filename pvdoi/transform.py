@@ -136,7 +136,9 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
               changed: list[str] | None = None, threads: int | None = None, runner=None,
               on_node: Callable[[int], None] | None = None) -> DbtBuild:
     """``dbt build`` in this process: everything with ``--full-refresh`` (the incremental models rebuilt whole), or
-    only ``select``, where the incremental models update the ``changed`` datasets' rows (all rows when None). Its
+    only ``select``, where the incremental models update the ``changed`` datasets' rows (all rows when None), the
+    tests whose ``where`` names ``__changed_datasets__`` read those rows only (dbt_project/README.md), and the unit
+    tests are left out (they test the SQL, unchanged since the last build: a changed project is built whole). Its
     node results (raises nothing for failed tests: they are in the result). ``runner`` is dbt's ``dbtRunner()``
     unless another with its ``invoke(args)`` is given (prefect-dbt's, for a Prefect task per node). ``on_node`` is
     told how many nodes have finished."""
@@ -156,7 +158,7 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
                                   **({"changed_datasets": changed} if select and changed is not None else {})})]
     if threads:
         args += ["--threads", str(threads)]
-    args += ["--select", *select] if select else ["--full-refresh"]
+    args += ["--select", *select, "--exclude-resource-type", "unit_test"] if select else ["--full-refresh"]
     release_freed_memory()
     started = time.perf_counter()
     try:

@@ -690,3 +690,25 @@ def _assert_gone(run: DbtRun, dataset_id: str) -> None:
                       "(select installation_key from prepared.int_installations_unioned)") == \
         query(run, "select count(*) from curated.installation_shape_metrics")
     assert query(run, "select mapped_by_n_datasets from curated.installations where feature_uid = 'kru-es'") == [(1,)]
+
+
+def test_a_partial_build_tests_the_changed_datasets_rows_and_every_row_where_it_must(built, tmp_path):
+    """In a partial build (pvdoi.transform.run_build), a test whose `where` names __changed_datasets__ reads those
+    datasets' rows: a broken row of an unchanged dataset passes it there and fails it in a full test run; `unique`
+    reads every row; the unit tests are left out."""
+    from pvdoi.transform import run_build
+
+    broken = ("update prepared.int_installations_unioned set area_m2 = null where feature_uid = 'usa-1'; "
+              "insert into prepared.int_installations_unioned "
+              "select * from prepared.int_installations_unioned where feature_uid = 'usa-rect'")
+    database = _changed_copy(built, tmp_path, "broken", broken)
+    build = run_build(str(database), str(tmp_path / "partial"), dbt_vars=dbt_vars(DEFAULT_MANIFEST),
+                      select=["stg_doi__installations+", "source:raw_data"],
+                      changed=["global_pv_inventory_sent2_spot_2021"])
+    statuses = {n.name: n.status for n in build.nodes}
+    assert statuses["not_null_int_installations_unioned_area_m2"] == "pass"
+    assert statuses["unique_int_installations_unioned_installation_key"] == "fail"
+    assert "unit_test" not in {n.kind for n in build.nodes} and "test" in {n.kind for n in build.nodes}
+    run = run_dbt(["test", "--select", "int_installations_unioned"], database, tmp_path / "full")
+    assert {"not_null_int_installations_unioned_area_m2",
+            "unique_int_installations_unioned_installation_key"} <= set(failed_nodes(run))
