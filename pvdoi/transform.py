@@ -3,8 +3,7 @@ what each successful build was built from, so an unchanged warehouse is not buil
 
 What a build is a function of: each dataset's rows in ``raw_data`` (the loaded GeoParquet's SHA-256, the row count
 and a sum of row hashes, which also catches rows changed by hand), the Overture areas (release, URL, bbox, rows),
-the dbt project's files (and the Hamilton module its Python model runs), and the vars. Each successful build
-appends that record to ``raw_data.dbt_builds``.
+the dbt project's files, and the vars. Each successful build appends that record to ``raw_data.dbt_builds``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ from pvdoi.manifest import load_manifest
 log = logging.getLogger("pvdoi.dbt")
 BUILDS = "raw_data.dbt_builds"
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
-_PYTHON_MODEL_CODE = PROJECT_ROOT / "hamilton_nodes" / "shape_metrics.py"  # imported by the dbt Python model
 _DBT_SCHEMAS = ("staging", "prepared", "curated")
 GENERIC_STAGING = "stg_doi__installations"  # every dataset without a dbt_model of its own (macro stg_installations)
 
@@ -77,10 +75,10 @@ def dbt_vars(manifest_path: str | Path) -> dict:
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """A hash of the dbt project's own files (models, macros, tests, project and profile) and the Python model's code."""
+    """A hash of the dbt project's own files (models, macros, tests, project and profile)."""
     h = hashlib.sha256()
     files = [p for entry in _PROJECT_FILES for p in sorted((project_dir / entry).rglob("*"))
-             if p.is_file()] + [_PYTHON_MODEL_CODE]
+             if p.is_file()]
     files += [project_dir / entry for entry in _PROJECT_FILES if (project_dir / entry).is_file()]
     for path in sorted(set(files)):
         h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes())
@@ -138,7 +136,9 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
               changed: list[str] | None = None, threads: int | None = None, runner=None,
               on_node: Callable[[int], None] | None = None) -> DbtBuild:
     """``dbt build`` in this process: everything with ``--full-refresh`` (the incremental models rebuilt whole), or
-    only ``select``, where the incremental models update the ``changed`` datasets' rows (all rows when None). Its
+    only ``select``, where the incremental models update the ``changed`` datasets' rows (all rows when None), the
+    tests whose ``where`` names ``__changed_datasets__`` read those rows only (dbt_project/README.md), and the unit
+    tests are left out (they test the SQL, unchanged since the last build: a changed project is built whole). Its
     node results (raises nothing for failed tests: they are in the result). ``runner`` is dbt's ``dbtRunner()``
     unless another with its ``invoke(args)`` is given (prefect-dbt's, for a Prefect task per node). ``on_node`` is
     told how many nodes have finished."""
@@ -158,7 +158,7 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
                                   **({"changed_datasets": changed} if select and changed is not None else {})})]
     if threads:
         args += ["--threads", str(threads)]
-    args += ["--select", *select] if select else ["--full-refresh"]
+    args += ["--select", *select, "--exclude-resource-type", "unit_test"] if select else ["--full-refresh"]
     release_freed_memory()
     started = time.perf_counter()
     try:
