@@ -15,8 +15,7 @@ from pvdoi.settings import get_settings
 def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool, data_dir: str | None,
              **params) -> bool:
     """Run the Prefect flow with ``params``, print its summary (datasets, dbt, log file); whether it failed."""
-    from flows.artifacts import read_run_results
-    from flows.prefect_api import prefect_api
+    from flows.prefect_api import prefect_api  # before anything imports Prefect: it launches the server first
 
     settings = get_settings()
     data_dir = os.path.abspath(data_dir or settings.data_dir)
@@ -40,6 +39,8 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
     except RuntimeError as exc:  # the temporary server did not start (its own message says why)
         error(str(exc), hint="set PREFECT_HOME to a new folder, or PREFECT_API_URL to a running server")
         return True
+    from flows.artifacts import read_run_results
+
     kept = read_run_results(data_dir, state.state_details.flow_run_id)
     if kept is None:  # rejected parameters or a crash: nothing ran
         error(f"the flow run ended {state.type.value.lower()}: {_brief(state.message)}", hint=f"details: {log_path}")

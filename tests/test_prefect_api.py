@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 # One run of a command-line process: the temporary server (each launch's `migrate` recorded), and a flow run on it,
 # which fails if the server's database lacks Prefect's tables; its heartbeat interval is printed too.
 SCRIPT = textwrap.dedent("""
-    import json, sys
+    import gc, json, sys
     import flows.prefect_api as api
 
     launches = []
@@ -34,6 +34,7 @@ SCRIPT = textwrap.dedent("""
             return get_current_settings().flows.heartbeat_frequency
 
         print("heartbeat", heartbeat_frequency())
+        print("collector on", gc.isenabled())  # off while both processes import, on again for the run
     print(json.dumps(launches))
 """)
 
@@ -44,7 +45,35 @@ def _run(home: Path, **env: str) -> list[bool]:
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "heartbeat None" in done.stdout  # a temporary server stops with the run: nothing to watch heartbeats
+    assert "collector on True" in done.stdout
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_server_is_launched_before_this_process_imports_prefect(tmp_path):
+    """Prefect's imports take a second or two: the server boots meanwhile (`pvdoi run`, every command loaded)."""
+    script = textwrap.dedent("""
+        import sys
+        import flows.cli
+        import flows.prefect_api as api
+        from flows.runner import run_flow
+
+        class Launched(Exception):
+            pass
+
+        def launch(port, *, migrate):
+            raise Launched("prefect" in sys.modules)
+
+        api._start_server = launch
+        try:
+            run_flow(None, max_mb=None, no_cache=False, data_dir=sys.argv[1])
+        except Launched as exc:
+            print("prefect imported at the launch:", exc.args[0])
+    """)
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert "prefect imported at the launch: False" in done.stdout, done.stderr[-3000:]
 
 
 def test_migrations_are_checked_until_noted_and_again_when_the_database_changes(tmp_path):
