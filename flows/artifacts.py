@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pvdoi.atomic import write_json_atomic
 from pvdoi.results import DatasetResult
 from pvdoi.transform import DbtBuild
-from pvdoi.upstream import upstream_notes
+from pvdoi.upstream import UpstreamCheck
 
 STATUS_KEY = "pv-dataset-status"
 STATUS_FILE = "dataset_status.json"
@@ -19,11 +19,11 @@ DBT_KEY = "pv-dbt-build"
 
 
 def publish_results(results: dict[str, DatasetResult], failed_message: str | None, data_dir: str,
-                    dbt: dict | None = None, *, manifest_path: str | None = None) -> None:
+                    dbt: dict | None = None, *, upstream: UpstreamCheck | None = None) -> None:
     """Everything a run leaves for people: its table artifacts, the cross-run status (with each dataset's upstream
-    check when ``manifest_path`` is given), its results file."""
+    check when ``upstream`` is given), its results file."""
     publish_run_table(results, failed_message)
-    publish_status(results, data_dir, manifest_path=manifest_path)
+    publish_status(results, data_dir, upstream=upstream)
     write_run_results(results, data_dir, dbt)
 
 
@@ -65,9 +65,10 @@ def read_status(data_dir: str) -> dict[str, dict]:
     return {k: v for k, v in status.items() if isinstance(v, dict)} if isinstance(status, dict) else {}
 
 
-def publish_status(results: dict[str, DatasetResult], data_dir: str, *, manifest_path: str | None = None) -> list[dict]:
+def publish_status(results: dict[str, DatasetResult], data_dir: str, *, upstream: UpstreamCheck | None = None
+                   ) -> list[dict]:
     """Update the cross-run status (last status, last success, rows, checksums, cache hits, and whether the repository
-    has a newer version: see :mod:`pvdoi.upstream`) and publish it."""
+    has a newer version: the answers of ``upstream``, asked while the run worked) and publish it."""
     path = os.path.join(data_dir, STATUS_FILE)
     status: dict[str, dict] = {}
     if os.path.exists(path):
@@ -86,9 +87,9 @@ def publish_status(results: dict[str, DatasetResult], data_dir: str, *, manifest
                          source_checksums=", ".join(f"{f['name']}={f['checksum']}" for f in r.files),
                          cache_hits=len(r.cache.hits))
         status[dataset_id] = entry
-    if manifest_path is not None:  # one quick request per dataset of the run; "unknown" when unreachable
+    if upstream is not None:  # one quick request per dataset of the run; "unknown" when unreachable
         last = {d: status[d].get("last_success") for d in results}
-        for dataset_id, note in upstream_notes(list(results), manifest_path, last).items():
+        for dataset_id, note in upstream.notes(last).items():
             status[dataset_id]["upstream"] = note
     write_json_atomic(path, status)
     table = [status[k] for k in sorted(status)]

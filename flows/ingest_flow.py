@@ -19,6 +19,7 @@ from flows.tasks import dbt_build, fetch_divisions, ingest_dataset, load_dataset
 from pvdoi.manifest import load_manifest
 from pvdoi.results import DatasetResult
 from pvdoi.settings import get_settings
+from pvdoi.upstream import UpstreamCheck
 from pvdoi.warehouse import ensure_division_areas_table
 from pvdoi.warehouse.lake import is_lake
 
@@ -76,6 +77,7 @@ def pv_doi_ingest(
     database_path = database_path or settings.warehouse_path(options.data_dir)
     database_path = database_path if is_lake(database_path) else os.path.abspath(database_path)
     ids = plan(datasets, options.manifest_path)
+    upstream = UpstreamCheck(ids, options.manifest_path)  # the repositories' newest versions, asked meanwhile
     progress = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
                                         description="Datasets finished in this run")
     failures: list[str] = []
@@ -91,11 +93,10 @@ def pv_doi_ingest(
 
     with dataset_submitter(dask_address or settings.dask_address, ingest_dataset, options) as submit:
         results = ingest_all(ids, options, submit, load)
-    dbt = None
-    if run_dbt and not failures and any(r.ok for r in results.values()):
-        dbt = _divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
-                                 dbt_task_per_node=dbt_task_per_node)
-    return _final_state(results, failures, options.data_dir, dbt, options.manifest_path)
+    dbt = (_divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
+                              dbt_task_per_node=dbt_task_per_node)
+           if run_dbt and not failures and any(r.ok for r in results.values()) else None)
+    return _final_state(results, failures, options.data_dir, dbt, upstream)
 
 
 def _divisions_and_dbt(database_path: str, options: IngestOptions, failures: list[str], *, overture: bool,
@@ -125,7 +126,7 @@ def _error(state) -> str:
 
 
 def _final_state(results: dict[str, DatasetResult], failures: list[str], data_dir: str, dbt: dict | None,
-                 manifest_path: str | None = None):
+                 upstream: UpstreamCheck | None = None):
     """The run's artifacts (with each dataset's upstream check) and results file; Failed naming every failure, else
     the results."""
     failed = [f"{d} ({r.error_type}: {r.error})" for d, r in results.items() if not r.ok]
@@ -133,7 +134,7 @@ def _final_state(results: dict[str, DatasetResult], failures: list[str], data_di
     if failed or failures:
         message = (f"{len(failed)} of {len(results)} datasets failed"
                    + (f" (and {len(failures)} later steps)" if failures else "") + ": " + "; ".join(failed + failures))
-    publish_results(results, message, data_dir, dbt, manifest_path=manifest_path)
+    publish_results(results, message, data_dir, dbt, upstream=upstream)
     if message:
         # No data on the Failed state: Prefect resolves a failed state's data into an exception (a dict is a
         # TypeError in workers); the per-dataset results are in the artifacts and data/flow_runs/<id>.json.
