@@ -56,13 +56,13 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
         _imports_done(meanwhile, collecting)
         api_url = f"http://127.0.0.1:{port}/api"
         timeout_s = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
-        recovered = _healthy_or_recovered(server, database, ours, port, api_url, timeout_s)
-        if recovered is not None:
-            server, migrate = recovered, True
-        if migrate and ours:
-            database.record_current()
-        print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
-        with _serving(api_url):
+        with _serving(api_url, lambda: server.terminate()):  # the settings made while the server boots
+            recovered = _healthy_or_recovered(server, database, ours, port, api_url, timeout_s)
+            if recovered is not None:
+                server, migrate = recovered, True
+            if migrate and ours:
+                database.record_current()
+            print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
             yield api_url
     finally:
         if collecting:
@@ -72,9 +72,10 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
 
 
 @contextmanager
-def _serving(api_url: str) -> Iterator[None]:
+def _serving(api_url: str, stop: Callable[[], None]) -> Iterator[None]:
     """This process's Prefect settings on the temporary server at ``api_url``; what is still queued for it (logs,
-    events) is sent before it stops (else exit waits on their retries)."""
+    events) is sent (else exit waits on their retries), then ``stop`` asks it to stop while the settings are
+    restored."""
     from prefect.context import refresh_global_settings_context
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
@@ -94,6 +95,7 @@ def _serving(api_url: str) -> Iterator[None]:
             finally:
                 for worker in (APILogWorker, EventsWorker):
                     worker.drain_all(timeout=10)
+                stop()
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         refresh_global_settings_context()
@@ -193,7 +195,7 @@ def _wait_until_healthy(server: subprocess.Popen, api_url: str, *, timeout_s: fl
 
 
 def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
+    server.terminate()  # again, if it was asked already: uvicorn stops gracefully on any SIGTERM
     try:
         server.wait(timeout=10)
     except subprocess.TimeoutExpired:

@@ -28,6 +28,7 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
     def meanwhile() -> None:  # while the temporary server boots: the flow's imports, then the logs (Prefect's first)
         nonlocal log_path
         importlib.import_module("flows.ingest_flow")
+        importlib.import_module("fastapi.encoders")  # Prefect's, when it creates the flow run (0.2 s)
         log_path = configure_logging(data_dir, "run", live=live)
 
     try:
