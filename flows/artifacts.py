@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime, timezone
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
 
 from pvdoi.atomic import write_json_atomic
 from pvdoi.results import DatasetResult
@@ -25,6 +27,25 @@ def publish_results(results: dict[str, DatasetResult], failed_message: str | Non
     publish_run_table(results, failed_message)
     publish_status(results, data_dir, upstream=upstream)
     write_run_results(results, data_dir, dbt)
+
+
+class Progress:
+    """The run's progress artifact: the share of its datasets finished, sent at most every ``every_s`` seconds and
+    always at 100 % (a run of unchanged datasets finishes them all within a second: each update is a request the
+    flow waits for)."""
+
+    def __init__(self, total: int, *, every_s: float = 1.0) -> None:
+        self.total, self.done, self.every_s = total, 0, every_s
+        self.artifact = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
+                                                 description="Datasets finished in this run")
+        self.sent = time.monotonic()
+
+    def finished(self) -> None:
+        """One more dataset finished."""
+        self.done += 1
+        if self.done >= self.total or time.monotonic() - self.sent >= self.every_s:
+            update_progress_artifact(self.artifact, progress=100.0 * self.done / self.total)
+            self.sent = time.monotonic()
 
 
 def run_rows(results: dict[str, DatasetResult]) -> list[dict]:

@@ -7,12 +7,11 @@ import os
 from typing import Annotated, Literal
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows.artifacts import publish_results
+from flows.artifacts import Progress, publish_results
 from flows.dask_runner import dataset_submitter
 from flows.fanout import IngestOptions, ingest_all, plan
 from flows.tasks import dbt_build, fetch_divisions, ingest_dataset, load_dataset, load_divisions
@@ -78,14 +77,11 @@ def pv_doi_ingest(
     database_path = database_path if is_lake(database_path) else os.path.abspath(database_path)
     ids = plan(datasets, options.manifest_path)
     upstream = UpstreamCheck(ids, options.manifest_path)  # the repositories' newest versions, asked meanwhile
-    progress = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
-                                        description="Datasets finished in this run")
+    progress = Progress(len(ids))
     failures: list[str] = []
-    finished: list[str] = []
 
     def load(result: DatasetResult) -> None:  # in this thread, while the other datasets still run
-        finished.append(result.dataset_id)
-        update_progress_artifact(progress, progress=100.0 * len(finished) / len(ids))
+        progress.finished()
         if result.ok and not failures:  # after a failed load, no more: the warehouse is kept as it was
             state = load_dataset(result, database_path, return_state=True)
             if not state.is_completed():
