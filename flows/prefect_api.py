@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib.util
 import os
@@ -29,16 +30,13 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
     server boots on one core while ``meanwhile`` (the flow's imports) runs on the other. Both boot with Python's
     cyclic garbage collector off (see :func:`_imports_done`). Yields the API URL.
     """
-    # Launched before Prefect is even imported here (its settings alone take a second or two to import); stopped
-    # again if a Prefect profile turns out to configure an API.
+    # Launched before Prefect is even imported here (its settings alone take a second or two to import), or earlier
+    # still by launch_early; stopped again if a Prefect profile turns out to configure an API.
     collecting = gc.isenabled()
     gc.disable()  # until the imports are done (_imports_done)
     server = None
     try:
-        port = _free_port()
-        database = DefaultDatabase()
-        migrate = not database.is_current()
-        server = None if os.environ.get("PREFECT_API_URL") else _start_server(port, migrate=migrate)
+        port, database, migrate, server = _EARLY.pop() if _EARLY else _launch()
         from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
         configured = PREFECT_API_URL.value()
@@ -69,6 +67,26 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
             gc.enable()
         if server is not None:
             _stop(server)
+
+
+_EARLY: list[tuple[int, DefaultDatabase, bool, subprocess.Popen]] = []  # launch_early's server, not yet in use
+
+
+def launch_early() -> None:
+    """Launch the temporary server now, at the start of a command that runs a flow: it boots while the command's
+    own modules import (a quarter of a second), and :func:`prefect_api` takes it. Stopped at exit if nothing did
+    (a wrong option)."""
+    if not _EARLY and not os.environ.get("PREFECT_API_URL"):
+        _EARLY.append(_launch())
+        atexit.register(lambda: _EARLY and _stop(_EARLY.pop()[3]))
+
+
+def _launch() -> tuple[int, DefaultDatabase, bool, subprocess.Popen | None]:
+    """A free port, Prefect's default database, whether it needs migrating, and the server launched on them (None
+    when ``PREFECT_API_URL`` names an API)."""
+    port, database = _free_port(), DefaultDatabase()
+    migrate = not database.is_current()
+    return port, database, migrate, None if os.environ.get("PREFECT_API_URL") else _start_server(port, migrate=migrate)
 
 
 @contextmanager

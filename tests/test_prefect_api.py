@@ -49,31 +49,34 @@ def _run(home: Path, **env: str) -> list[bool]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_server_is_launched_before_this_process_imports_prefect(tmp_path):
-    """Prefect's imports take a second or two: the server boots meanwhile (`pvdoi run`, every command loaded)."""
-    script = textwrap.dedent("""
-        import sys
-        import flows.cli
-        import flows.prefect_api as api
-        from flows.runner import run_flow
+LAUNCHES = textwrap.dedent("""
+    import atexit, sys
+    import flows.prefect_api as api
 
-        class Launched(Exception):
-            pass
+    launched = []
+    start = api._start_server
+    api._start_server = lambda port, *, migrate: launched.append(
+        (start(port, migrate=migrate), "typer" in sys.modules, "prefect" in sys.modules)) or launched[-1][0]
+    atexit.register(lambda: print("launched", [(imported, server.poll() is not None)
+                                               for server, *imported in launched]))  # runs last: after the CLI's
+    sys.argv = ["pvdoi", *sys.argv[1:]]
+    import flows.cli
 
-        def launch(port, *, migrate):
-            raise Launched("prefect" in sys.modules)
+    flows.cli.main()
+""")
 
-        api._start_server = launch
-        try:
-            run_flow(None, max_mb=None, no_cache=False, data_dir=sys.argv[1])
-        except Launched as exc:
-            print("prefect imported at the launch:", exc.args[0])
-    """)
+
+@pytest.mark.parametrize("args", [["run", "not_a_dataset"], ["run", "--no-such-option"]], ids=["run", "bad-option"])
+def test_pvdoi_run_launches_its_server_before_its_own_imports_and_stops_it(tmp_path, args):
+    """`pvdoi run` launches the temporary server before the command line's modules import (a quarter of a second)
+    and Prefect's (seconds): the server boots meanwhile; the run uses that one, and it is stopped even when
+    nothing used it (an option the command refuses)."""
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
     env.pop("PREFECT_API_URL", None)
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "data")], env=env, capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
-    assert "prefect imported at the launch: False" in done.stdout, done.stderr[-3000:]
+    done = subprocess.run([sys.executable, "-c", LAUNCHES, *args, "--data-dir", str(tmp_path / "data")], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == (1 if args[1] == "not_a_dataset" else 2), done.stderr[-3000:]
+    assert "launched [([False, False], True)]" in done.stdout, done.stdout + done.stderr[-3000:]
 
 
 def test_migrations_are_checked_until_noted_and_again_when_the_database_changes(tmp_path):
