@@ -7,7 +7,22 @@ import os
 import sys
 from typing import Annotated
 
-import typer
+for _key, _value in {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "hamilton,pvdoi",
+    # a record logged outside any run (the thread-pool path of `pvdoi ingest`) goes to the log file, not the API
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "DBT_USE_COLORS": "false",
+}.items():
+    os.environ.setdefault(_key, _value)
+if ((__name__ == "__main__" or os.path.basename(sys.argv[0]) == "pvdoi") and sys.argv[1:2] in (["run"], ["demo"])
+        and not {"--help", "-h"} & set(sys.argv)):  # the command line of a flow run: its server boots meanwhile
+    from flows.prefect_api import launch_early
+
+    launch_early()
+
+import typer  # noqa: E402  (after the launch)
 
 from flows.cache_cli import CacheOpt, cache_app
 from flows.cite_cli import cite
@@ -18,16 +33,6 @@ from flows.open_cli import docs, export, map_
 from flows.summary import console, print_summary
 from pvdoi.errors import PVDOIError
 from flows.runner import run_flow
-
-for _key, _value in {
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "hamilton,pvdoi",
-    # a record logged outside any run (the thread-pool path of `pvdoi ingest`) goes to the log file, not the API
-    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
-    "DBT_USE_COLORS": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="DOI-published solar PV datasets into verified GeoParquet and a DuckDB warehouse.")

@@ -8,18 +8,18 @@ import os
 from typing import Annotated, Literal
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows.artifacts import publish_results
+from flows.artifacts import Progress, publish_results
 from flows.dask_runner import dataset_submitter, local_workers
 from flows.fanout import IngestOptions, ingest_all, plan
 from flows.tasks import dbt_build, fetch_divisions, ingest_dataset, load_dataset, load_divisions
 from pvdoi.manifest import load_manifest
 from pvdoi.results import DatasetResult
 from pvdoi.settings import Settings, get_settings
+from pvdoi.upstream import UpstreamCheck
 from pvdoi.warehouse import ensure_division_areas_table
 from pvdoi.warehouse.lake import is_lake
 
@@ -78,13 +78,12 @@ def pv_doi_ingest(
     database_path = database_path or settings.warehouse_path(options.data_dir)
     database_path = database_path if is_lake(database_path) else os.path.abspath(database_path)
     ids = plan(datasets, options.manifest_path)
-    progress = create_progress_artifact(progress=0.0, key="pv-ingest-progress", description="Datasets finished in this run")
+    upstream = UpstreamCheck(ids, options.manifest_path)  # the repositories' newest versions, asked meanwhile
+    progress = Progress(len(ids))
     failures: list[str] = []
-    finished: list[str] = []
 
     def load(result: DatasetResult) -> None:  # in this thread, while the other datasets still run
-        finished.append(result.dataset_id)
-        update_progress_artifact(progress, progress=100.0 * len(finished) / len(ids))
+        progress.finished()
         if result.ok and not failures:  # after a failed load, no more: the warehouse is kept as it was
             state = load_dataset(result, database_path, return_state=True)
             if not state.is_completed():
@@ -93,11 +92,10 @@ def pv_doi_ingest(
     address = dask_address or settings.dask_address
     with dataset_submitter(address, ingest_dataset, _task_options(address, options, settings)) as submit:
         results = ingest_all(ids, options, submit, load)
-    dbt = None
-    if run_dbt and not failures and any(r.ok for r in results.values()):
-        dbt = _divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
-                                 dbt_task_per_node=dbt_task_per_node)
-    return _final_state(results, failures, options.data_dir, dbt, options.manifest_path)
+    dbt = (_divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
+                              dbt_task_per_node=dbt_task_per_node)
+           if run_dbt and not failures and any(r.ok for r in results.values()) else None)
+    return _final_state(results, failures, options.data_dir, dbt, upstream)
 
 
 def _task_options(address: str | None, options: IngestOptions, settings: Settings) -> IngestOptions:
@@ -143,7 +141,7 @@ def _error(state) -> str:
 
 
 def _final_state(results: dict[str, DatasetResult], failures: list[str], data_dir: str, dbt: dict | None,
-                 manifest_path: str | None = None):
+                 upstream: UpstreamCheck | None = None):
     """The run's artifacts (with each dataset's upstream check) and results file; Failed naming every failure, else
     the results."""
     failed = [f"{d} ({r.error_type}: {r.error})" for d, r in results.items() if not r.ok]
@@ -151,7 +149,7 @@ def _final_state(results: dict[str, DatasetResult], failures: list[str], data_di
     if failed or failures:
         message = (f"{len(failed)} of {len(results)} datasets failed"
                    + (f" (and {len(failures)} later steps)" if failures else "") + ": " + "; ".join(failed + failures))
-    publish_results(results, message, data_dir, dbt, manifest_path=manifest_path)
+    publish_results(results, message, data_dir, dbt, upstream=upstream)
     if message:
         # No data on the Failed state: Prefect resolves a failed state's data into an exception (a dict is a
         # TypeError in workers); the per-dataset results are in the artifacts and data/flow_runs/<id>.json.

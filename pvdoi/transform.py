@@ -1,9 +1,10 @@
 """``dbt build`` of the warehouse in this process (dbt's own runner and threads), its per-node results, and a record of
 what each successful build was built from, so an unchanged warehouse is not built again.
 
-What a build is a function of: each dataset's rows in ``raw_data`` (the loaded GeoParquet's SHA-256, the row count
-and a sum of row hashes, which also catches rows changed by hand), the Overture areas (release, URL, bbox, rows),
-the dbt project's files, and the vars. Each successful build appends that record to ``raw_data.dbt_builds``.
+What a build is a function of: each dataset's rows in ``raw_data`` (its catalog entry's GeoParquet SHA-256 and load
+time, and its row count, which catches rows added or deleted by hand), the Overture areas (release, URL, bbox, rows),
+the dbt project's files, and the vars. Each successful build
+appends that record to ``raw_data.dbt_builds``.
 """
 
 from __future__ import annotations
@@ -90,10 +91,9 @@ def build_inputs(database_path: str, dbt_vars: dict) -> dict:
     con = connect(database_path, read_only=True, extensions=())
     try:
         datasets = con.execute("""
-            SELECT f.dataset_id, any_value(d.geoparquet_sha256), count(*),
-                   sum(hash(f.feature_uid, f.loaded_at, f.source_attributes)::HUGEINT)::VARCHAR
-            FROM raw_data.doi_pv_features f LEFT JOIN raw_data.datasets d USING (dataset_id)
-            GROUP BY 1 ORDER BY 1""").fetchall()
+            SELECT dataset_id, d.geoparquet_sha256, f.rows, d.last_loaded_at::VARCHAR
+            FROM (SELECT dataset_id, count(*) AS rows FROM raw_data.doi_pv_features GROUP BY 1) f
+            LEFT JOIN raw_data.datasets d USING (dataset_id) ORDER BY 1""").fetchall()
         overture = con.execute("""
             SELECT release, source_url, fetch_bbox, count(*) FROM raw_data.overture_division_areas
             GROUP BY ALL ORDER BY ALL""").fetchall()
