@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     max_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     dask_address: str | None = None  # the dataset tasks on this Dask scheduler, or local[:N] (flows/dask_runner.py)
     warehouse_memory_limit: str = "256MB"  # DuckDB memory_limit of the loading connection
+    # ... into a DuckLake: a dataset's load is one transaction whose new rows stay pinned until its commit (the UK
+    # dataset's 265,000 rows failed to pin a block at 256MB), so the lake's loads get more
+    lake_memory_limit: str = "1GB"
 
     # Overture Maps divisions (country and region of every installation). The release is pinned: moving to a
     # new one (listed at https://stac.overturemaps.org) is a deliberate change and a new fetch. 2026-06-17.0

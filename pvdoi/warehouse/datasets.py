@@ -33,7 +33,9 @@ def load_datasets(con, reports: list[DatasetResult]) -> list[dict]:
     """
     # a bounded buffer pool (DuckDB spills to <database>.tmp beyond it): the load streams from GeoParquet, and
     # DuckDB's default (80 % of RAM) held hundreds of MB of freshly written blocks for nothing
-    con.execute(f"SET memory_limit = '{get_settings().warehouse_memory_limit}'")
+    settings = get_settings()
+    limit = settings.lake_memory_limit if in_lake(con) else settings.warehouse_memory_limit
+    con.execute(f"SET memory_limit = '{limit}'")
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if changed:
         load_extension(con, "spatial")  # the GEOMETRY column's conversions and the R-tree
