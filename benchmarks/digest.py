@@ -38,5 +38,15 @@ def digests(data_dir: str | Path) -> dict[str, str]:
     return {p.stem: digest(p) for p in sorted(Path(data_dir, "geoparquet").glob("*.parquet"))}
 
 
+def against_reference(data_dir: str | Path, scale: float) -> dict[str, str]:
+    """Per dataset, ``same`` or ``DIFFERENT``: the output under ``data_dir`` against the digest the code before the
+    speed-ups wrote at this scale (``benchmarks/reference_digests.json``; empty when it has none for the scale)."""
+    reference = json.loads((Path(__file__).with_name("reference_digests.json")).read_text())["scales"]
+    expected = reference.get(f"{scale:.1f}") or reference.get(f"{scale:g}")
+    if not expected:
+        return {}
+    return {d: ("same" if digest == expected.get(d) else "DIFFERENT") for d, digest in digests(data_dir).items()}
+
+
 if __name__ == "__main__":
     print(json.dumps(digests(sys.argv[1]), indent=1, sort_keys=True))

@@ -1,7 +1,8 @@
 """Benchmark the product against raw-conversion baselines, side by side in one run; write BENCHMARKS.md.
 
 ``python -m benchmarks.run --scale 1.0 --repeat 3`` (20 to 40 minutes at scale 1.0 on 2 cores; ``--skip-dbt
---repeat 1 --scales ""`` for a five-minute look).
+--repeat 1 --scales ""`` for a five-minute look; ``--only dask,lake`` for some groups of rows: the baselines always
+run, they are what the rows are compared to).
 Every measurement is a separate process timed by wall clock, with the peak RSS of its whole process
 tree sampled every 50 ms; the local repository server runs in this process (it stands for the
 network). Ratios are to the single-process pyogrio read+write baseline of the same run.
@@ -24,6 +25,8 @@ from pathlib import Path
 import duckdb
 import psutil
 
+from benchmarks.digest import against_reference
+from benchmarks.pairs import dask_rows, lake_rows
 from pvdoi import DBT_PROJECT_DIR, DEFAULT_MANIFEST, PROJECT_ROOT
 from pvdoi.archive import extract_archive, is_archive
 from pvdoi.manifest import load_manifest
@@ -32,6 +35,9 @@ from pvdoi.transform import dbt_vars
 
 PVDOI = [sys.executable, "-m", "flows.cli"]
 CHANGED = ("global_pv_inventory_sent2_spot_2021", "cv_polygons.geojson")
+# groups of rows (--only); the baselines always run. dask: one Dask worker against two (cold ingest); lake: the
+# DuckLake backend's cold run with dbt against DuckDB's (benchmarks/pairs.py)
+GROUPS = ("ingest", "run", "dbt", "dask", "lake", "scaling")
 
 
 def measure(cmd: list[str], env: dict, log: Path) -> dict:
@@ -77,9 +83,9 @@ class Bench:
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DBT_USE_COLORS": "false"}
         self.n = 0
 
-    def once(self, name: str, cmd: list[str]) -> dict:
+    def once(self, name: str, cmd: list[str], env: dict | None = None) -> dict:
         self.n += 1
-        result = measure(cmd, self.env, self.root / f"{self.n:03d}-{name}.log")
+        result = measure(cmd, {**self.env, **(env or {})}, self.root / f"{self.n:03d}-{name}.log")
         if result["code"] != 0 and not name.startswith("baseline"):
             print(result["stdout"][-3000:])
             raise SystemExit(f"{name} failed with exit code {result['code']}")
@@ -93,7 +99,7 @@ class Bench:
         return ["--data-dir", str(base / "data"), "--cache-path", str(base / "cache")]
 
 
-def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, with_dbt: bool = True) -> dict:
+def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, groups=GROUPS) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     corpus = out_dir / f"corpus-{scale:g}"
     results: dict = {"scale": scale, "repeat": repeat, "rows": {}}
@@ -105,24 +111,16 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
             for kind in ("pyogrio", "duckdb", "dlt"):
                 bench.once(f"baseline_{kind}", [sys.executable, "-m", "benchmarks.baselines", kind,
                                                 str(bench.root / "sources.json"), str(bench.root / kind)])
-        for _ in range(repeat):
-            d = bench.dirs("ingest")
-            cold = bench.once("ingest_cold", PVDOI + ["ingest", "--all", "--json", *d])
-            results.setdefault("ingest_reports", json.loads(cold["stdout"][cold["stdout"].index("{"):]))
-            results.setdefault("outputs_vs_reference", _against_reference(d[1], scale))
-            bench.once("ingest_unchanged", PVDOI + ["ingest", "--all", "--json", *d])
-        for i in range(repeat):
-            dataset, name = CHANGED
-            doc = json.loads((corpus / dataset / name).read_bytes())
-            doc["features"] = doc["features"][: len(doc["features"]) - 1 - i]
-            server.replace_file(dataset, name, json.dumps(doc).encode())
-            bench.once("ingest_one_changed", PVDOI + ["ingest", "--all", "--json", *d])
-        for _ in range(repeat):
+        for i in range(repeat if "dask" in groups else 0):  # before any file of the corpus is changed
+            dask_rows(bench, PVDOI, results, scale, i)
+        if "ingest" in groups:
+            _ingest_rows(bench, server, corpus, results, scale)
+        for _ in range(repeat if "run" in groups else 0):
             d = bench.dirs("run")
             bench.once("run_cold_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
             bench.once("run_unchanged_no_dbt", PVDOI + ["run", "--all", "--no-dbt", *d])
-        for i in range(repeat if with_dbt else 0):
-            _dbt_rows(bench, server, corpus, i)
+        for i in range(repeat if {"dbt", "lake"} & set(groups) else 0):
+            _dbt_rows(bench, server, corpus, i, results, full="dbt" in groups, lake="lake" in groups)
         results["rows"] = bench.rows
         last = {k: _last_json(bench.rows[k][0]["stdout"]) for k in ("baseline_pyogrio", "baseline_duckdb",
                                                                    "baseline_dlt")}
@@ -130,7 +128,7 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
         results["baseline_features"] = {k: v.get("features", 0) for k, v in last.items()}
         results["features"] = json.loads(bench.rows["baseline_pyogrio"][0]["stdout"].strip().splitlines()[-1])[
             "features"]
-    for other in scales:
+    for other in scales if "scaling" in groups else ():
         if other == scale:
             continue
         with RepoServer(out_dir / f"corpus-{other:g}", scale=other) as server:
@@ -145,6 +143,22 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, wi
     return results
 
 
+def _ingest_rows(bench: Bench, server, corpus: Path, results: dict, scale: float) -> None:
+    """Cold and unchanged ``pvdoi ingest --all``, then one file of one dataset changed (repeatedly)."""
+    for _ in range(bench.repeat):
+        d = bench.dirs("ingest")
+        cold = bench.once("ingest_cold", PVDOI + ["ingest", "--all", "--json", *d])
+        results.setdefault("ingest_reports", json.loads(cold["stdout"][cold["stdout"].index("{"):]))
+        results.setdefault("outputs_vs_reference", against_reference(d[1], scale))
+        bench.once("ingest_unchanged", PVDOI + ["ingest", "--all", "--json", *d])
+    for i in range(bench.repeat):
+        dataset, name = CHANGED
+        doc = json.loads((corpus / dataset / name).read_bytes())
+        doc["features"] = doc["features"][: len(doc["features"]) - 1 - i]
+        server.replace_file(dataset, name, json.dumps(doc).encode())
+        bench.once("ingest_one_changed", PVDOI + ["ingest", "--all", "--json", *d])
+
+
 def _last_json(stdout: str) -> dict:
     """The JSON a baseline printed last, or what went wrong (dlt is an extra: ``pip install -e '.[bench]'``)."""
     try:
@@ -153,13 +167,20 @@ def _last_json(stdout: str) -> dict:
         return {"error": f"no result (printed {stdout.strip()[-200:]!r})"}
 
 
-def _dbt_rows(bench: Bench, server, corpus: Path, i: int) -> None:
-    """Cold, unchanged and one-changed runs with dbt, a forced dbt build, and plain `dbt build` on that warehouse.
+def _dbt_rows(bench: Bench, server, corpus: Path, i: int, results: dict, *, full: bool = True,
+              lake: bool = False) -> None:
+    """Cold (and with ``lake`` the DuckLake backend's cold, back to back), then with ``full`` unchanged and
+    one-changed runs with dbt, a forced dbt build, and plain `dbt build` on that warehouse.
 
     Overture is fetched from S3 on the internet: not here (tests/test_overture.py covers it on loopback).
     """
-    d = bench.dirs("run_dbt")
-    bench.once("run_cold_with_dbt", PVDOI + ["run", "--all", "--no-overture", *d])
+    if lake:
+        d = lake_rows(bench, PVDOI, results, i)
+    else:
+        d = bench.dirs("run_dbt")
+        bench.once("run_cold_with_dbt", PVDOI + ["run", "--all", "--no-overture", *d])
+    if not full:
+        return
     bench.once("run_unchanged_with_dbt", PVDOI + ["run", "--all", "--no-overture", *d])
     dataset, name = CHANGED
     doc = json.loads((corpus / dataset / name).read_bytes())
@@ -185,27 +206,22 @@ def main() -> None:
     parser.add_argument("--scales", default="0.25,0.5", help="extra scales for the cold-ingest scaling rows")
     parser.add_argument("--out", default="benchmarks/out")
     parser.add_argument("--report", default="BENCHMARKS.md")
-    parser.add_argument("--skip-dbt", action="store_true", help="leave out the cold run with dbt build (quick look)")
+    parser.add_argument("--skip-dbt", action="store_true", help="leave out the runs with dbt build (quick look)")
+    parser.add_argument("--only", help=f"comma-separated groups of rows to run, of {','.join(GROUPS)} "
+                                       "(default: all; the baselines always run)")
     args = parser.parse_args()
     scales = [float(s) for s in args.scales.split(",") if s]
-    results = run_all(args.scale, args.repeat, Path(args.out), scales, with_dbt=not args.skip_dbt)
+    groups = [g for g in (args.only.split(",") if args.only else GROUPS) if g and not (args.skip_dbt and g == "dbt")]
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    results = run_all(args.scale, args.repeat, Path(args.out), scales, groups=groups)
     (Path(args.out) / "results.json").write_text(json.dumps(results, indent=1, default=str))
     from benchmarks.report import write_report
 
     command = " ".join(["python -m benchmarks.run", *sys.argv[1:]])
     write_report(results, Path(args.report), command=command, machine=_machine())
     print(f"wrote {args.report}")
-
-
-def _against_reference(data_dir: str, scale: float) -> dict[str, str]:
-    """Per dataset, whether the cold run's output equals the one the code before the speed-ups wrote."""
-    from benchmarks.digest import digests
-
-    reference = json.loads((PROJECT_ROOT / "benchmarks" / "reference_digests.json").read_text())["scales"]
-    expected = reference.get(f"{scale:.1f}") or reference.get(f"{scale:g}")
-    if not expected:
-        return {}
-    return {d: ("same" if digest == expected.get(d) else "DIFFERENT") for d, digest in digests(data_dir).items()}
 
 
 def _machine() -> str:

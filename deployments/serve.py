@@ -4,8 +4,9 @@ For a single machine. With ``PREFECT_API_URL`` pointing at a Prefect server::
 
     .venv/bin/python deployments/serve.py
 
-registers ``ingest-all``, ``ingest-datasets`` and ``refresh-force`` with the schedules, parameters and
-concurrency limits that ``prefect deploy --all`` gives them, then runs their flow runs (one at a time,
+registers ``ingest-all``, ``ingest-datasets``, ``refresh-force`` and ``ingest-all-dask`` with the schedules,
+parameters and concurrency limits that ``prefect deploy --all`` gives them (``{{ $NAME }}`` in ``prefect.yaml`` filled
+from the environment, as ``prefect deploy`` does, with ``deploy.sh``'s defaults), then runs their flow runs (one at a time,
 in the project root) until stopped with Ctrl-C or SIGTERM (Prefect's runner then pauses the deployments'
 schedules; starting serve.py again resumes them). The UI's Run form and Retry work as with a worker.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -25,20 +27,23 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFECT_YAML = ROOT / "prefect.yaml"
+# prefect.yaml's environment placeholders and their values when unset (the same as deployments/deploy.sh's)
+PLACEHOLDER_DEFAULTS = {"PVDOI_DASK_ADDRESS": "local:2"}
 
 
 def deployments(prefect_yaml: Path = PREFECT_YAML) -> list:
     """One ``RunnerDeployment`` per deployment of ``prefect.yaml`` (its work pool left out)."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig
+    from prefect.deployments.runner import EntrypointType
     from prefect.schedules import Cron
 
     from flows.ingest_flow import pv_doi_ingest
 
-    spec = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8"))
+    spec = yaml.safe_load(filled(prefect_yaml.read_text(encoding="utf-8")))
     out = []
     for d in spec["deployments"]:
-        if d.get("entrypoint") != "flows/ingest_flow.py:pv_doi_ingest":
-            raise ValueError(f"deployment {d['name']!r}: serve.py only serves flows/ingest_flow.py:pv_doi_ingest, "
+        if d.get("entrypoint") != "flows.ingest_flow:pv_doi_ingest":
+            raise ValueError(f"deployment {d['name']!r}: serve.py only serves flows.ingest_flow:pv_doi_ingest, "
                              f"not {d.get('entrypoint')!r}")
         limit = d.get("concurrency_limit")
         out.append(pv_doi_ingest.to_deployment(
@@ -48,8 +53,21 @@ def deployments(prefect_yaml: Path = PREFECT_YAML) -> list:
                        for s in d.get("schedules") or []],
             concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
             enforce_parameter_schema=d.get("enforce_parameter_schema", True),
+            entrypoint_type=EntrypointType.MODULE_PATH,  # as prefect.yaml's, for the Dask scheduler and workers
         ))
     return out
+
+
+def filled(text: str) -> str:
+    """``text`` with each ``{{ $NAME }}`` replaced by the environment's value, else (unset or empty) its default."""
+    def value(match: re.Match) -> str:
+        name = match[1]
+        found = os.environ.get(name) or PLACEHOLDER_DEFAULTS.get(name)
+        if not found:
+            raise SystemExit(f"prefect.yaml uses {{{{ ${name} }}}}: set {name} (no default for it)")
+        return found
+
+    return re.sub(r"\{\{\s*\$(\w+)\s*\}\}", value, text)
 
 
 def free_names(names: list[str], *, replace: bool) -> None:

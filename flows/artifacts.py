@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime, timezone
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (create_markdown_artifact, create_progress_artifact, create_table_artifact,
+                               update_progress_artifact)
 
 from pvdoi.atomic import write_json_atomic
 from pvdoi.results import DatasetResult
 from pvdoi.transform import DbtBuild
-from pvdoi.upstream import upstream_notes
+from pvdoi.upstream import UpstreamCheck
 
 STATUS_KEY = "pv-dataset-status"
 STATUS_FILE = "dataset_status.json"
@@ -19,12 +21,31 @@ DBT_KEY = "pv-dbt-build"
 
 
 def publish_results(results: dict[str, DatasetResult], failed_message: str | None, data_dir: str,
-                    dbt: dict | None = None, *, manifest_path: str | None = None) -> None:
+                    dbt: dict | None = None, *, upstream: UpstreamCheck | None = None) -> None:
     """Everything a run leaves for people: its table artifacts, the cross-run status (with each dataset's upstream
-    check when ``manifest_path`` is given), its results file."""
+    check when ``upstream`` is given), its results file."""
     publish_run_table(results, failed_message)
-    publish_status(results, data_dir, manifest_path=manifest_path)
+    publish_status(results, data_dir, upstream=upstream)
     write_run_results(results, data_dir, dbt)
+
+
+class Progress:
+    """The run's progress artifact: the share of its datasets finished, sent at most every ``every_s`` seconds and
+    always at 100 % (a run of unchanged datasets finishes them all within a second: each update is a request the
+    flow waits for)."""
+
+    def __init__(self, total: int, *, every_s: float = 1.0) -> None:
+        self.total, self.done, self.every_s = total, 0, every_s
+        self.artifact = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
+                                                 description="Datasets finished in this run")
+        self.sent = time.monotonic()
+
+    def finished(self) -> None:
+        """One more dataset finished."""
+        self.done += 1
+        if self.done >= self.total or time.monotonic() - self.sent >= self.every_s:
+            update_progress_artifact(self.artifact, progress=100.0 * self.done / self.total)
+            self.sent = time.monotonic()
 
 
 def run_rows(results: dict[str, DatasetResult]) -> list[dict]:
@@ -65,9 +86,10 @@ def read_status(data_dir: str) -> dict[str, dict]:
     return {k: v for k, v in status.items() if isinstance(v, dict)} if isinstance(status, dict) else {}
 
 
-def publish_status(results: dict[str, DatasetResult], data_dir: str, *, manifest_path: str | None = None) -> list[dict]:
+def publish_status(results: dict[str, DatasetResult], data_dir: str, *, upstream: UpstreamCheck | None = None
+                   ) -> list[dict]:
     """Update the cross-run status (last status, last success, rows, checksums, cache hits, and whether the repository
-    has a newer version: see :mod:`pvdoi.upstream`) and publish it."""
+    has a newer version: the answers of ``upstream``, asked while the run worked) and publish it."""
     path = os.path.join(data_dir, STATUS_FILE)
     status: dict[str, dict] = {}
     if os.path.exists(path):
@@ -86,9 +108,9 @@ def publish_status(results: dict[str, DatasetResult], data_dir: str, *, manifest
                          source_checksums=", ".join(f"{f['name']}={f['checksum']}" for f in r.files),
                          cache_hits=len(r.cache.hits))
         status[dataset_id] = entry
-    if manifest_path is not None:  # one quick request per dataset of the run; "unknown" when unreachable
+    if upstream is not None:  # one quick request per dataset of the run; "unknown" when unreachable
         last = {d: status[d].get("last_success") for d in results}
-        for dataset_id, note in upstream_notes(list(results), manifest_path, last).items():
+        for dataset_id, note in upstream.notes(last).items():
             status[dataset_id]["upstream"] = note
     write_json_atomic(path, status)
     table = [status[k] for k in sorted(status)]

@@ -7,7 +7,22 @@ import os
 import sys
 from typing import Annotated
 
-import typer
+for _key, _value in {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "hamilton,pvdoi",
+    # a record logged outside any run (the thread-pool path of `pvdoi ingest`) goes to the log file, not the API
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "DBT_USE_COLORS": "false",
+}.items():
+    os.environ.setdefault(_key, _value)
+if ((__name__ == "__main__" or os.path.basename(sys.argv[0]) == "pvdoi") and sys.argv[1:2] in (["run"], ["demo"])
+        and not {"--help", "-h"} & set(sys.argv)):  # the command line of a flow run: its server boots meanwhile
+    from flows.prefect_api import launch_early
+
+    launch_early()
+
+import typer  # noqa: E402  (after the launch)
 
 from flows.cache_cli import CacheOpt, cache_app
 from flows.cite_cli import cite
@@ -18,16 +33,6 @@ from flows.open_cli import docs, export, map_
 from flows.summary import console, print_summary
 from pvdoi.errors import PVDOIError
 from flows.runner import run_flow
-
-for _key, _value in {
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_LOGGING_EXTRA_LOGGERS": "hamilton,pvdoi",
-    # a record logged outside any run (the thread-pool path of `pvdoi ingest`) goes to the log file, not the API
-    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
-    "DBT_USE_COLORS": "false",
-}.items():
-    os.environ.setdefault(_key, _value)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="DOI-published solar PV datasets into verified GeoParquet and a DuckDB warehouse.")
@@ -46,6 +51,8 @@ MaxMbOpt = Annotated[float | None, typer.Option("--max-mb", help="refuse files l
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="run without Hamilton's cache")]
 ForceOpt = Annotated[bool, typer.Option("--force-download", help="download and verify again even if stored")]
 DataOpt = Annotated[str | None, typer.Option("--data-dir", help="output folder (default ./data)")]
+DaskOpt = Annotated[str | None, typer.Option("--dask", help="datasets on this Dask scheduler, or local[:N] worker "
+                                             "processes (default PVDOI_DASK_ADDRESS; needs the dask extra)")]
 
 
 def _use_manifest(manifest: str | None) -> None:
@@ -83,7 +90,8 @@ def main_options(
 @app.command()
 def ingest(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
            no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
-           data_dir: DataOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+           data_dir: DataOpt = None, json_out: Annotated[bool, typer.Option("--json")] = False,
+           dask: DaskOpt = None) -> None:
     """Ingest datasets into GeoParquet with the Hamilton dataflow (no Prefect, no warehouse)."""
     from flows.fanout import run_doi_pipeline
     from flows.progress import live_display
@@ -95,7 +103,8 @@ def ingest(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: Manifes
         with live_display(live):
             results = run_doi_pipeline(None if all_ else datasets, enable_caching=not no_cache,
                                        cache_path=cache_path, force_download=force_download, max_mb=max_mb,
-                                       manifest_path=manifest, data_dir=data_dir)
+                                       manifest_path=manifest, data_dir=data_dir,
+                                       dask_address=dask)
     except PVDOIError as exc:
         _fail(exc, log_path)
     if json_out:
@@ -122,9 +131,7 @@ ForceDbtOpt = Annotated[bool, typer.Option("--force-dbt", help="build every dbt 
 def run(datasets: DatasetsArg = None, all_: AllOpt = False, manifest: ManifestOpt = None, max_mb: MaxMbOpt = None,
         no_cache: NoCacheOpt = False, force_download: ForceOpt = False, cache_path: CacheOpt = None,
         database: DatabaseOpt = None, no_dbt: NoDbtOpt = False, no_overture: NoOvertureOpt = False,
-        force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None,
-        dask: Annotated[str | None, typer.Option("--dask", help="dataset tasks on this Dask scheduler, or local[:N] "
-                                                 "(default PVDOI_DASK_ADDRESS; needs the dask extra)")] = None) -> None:
+        force_dbt: ForceDbtOpt = False, data_dir: DataOpt = None, dask: DaskOpt = None) -> None:
     """The main job: the Prefect flow on a temporary local API: ingest, load, Overture divisions, dbt build."""
     _use_manifest(manifest)
     failed = run_flow(None if all_ else datasets, max_mb=max_mb, no_cache=no_cache, data_dir=data_dir,

@@ -4,25 +4,51 @@ Only the dataset tasks (``ingest``: source → download → extract → read →
 cluster, each worker running whole datasets; the flow's own process still loads each dataset as it finishes and runs
 Overture and dbt once. ``PVDOI_DASK_ADDRESS`` (or the flow parameter ``dask_address``) is a scheduler's address
 (``tcp://host:8786``), or ``local`` / ``local:N`` for a temporary local cluster of N (default 2) single-threaded
-worker processes started for the run and closed after it.
+worker processes started for the run and closed after it. ``pvdoi ingest --dask`` (no Prefect) sends the same work
+to the same kind of cluster through Dask's own ``concurrent.futures`` executor (:func:`dask_executor`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+
+
+def local_cluster_kwargs(address: str) -> dict | None:
+    """``LocalCluster`` arguments for ``local`` / ``local:N`` (N single-threaded worker processes, default 2); None
+    for a scheduler's address."""
+    name, _, workers = address.partition(":")
+    if name != "local" or (workers and not workers.isdigit()):
+        return None
+    return {"n_workers": int(workers or 2), "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+
+
+def local_workers(address: str) -> int | None:
+    """The worker count of ``local`` / ``local:N`` (a temporary local cluster), None for a scheduler's address."""
+    local = local_cluster_kwargs(address)
+    return None if local is None else local["n_workers"]
 
 
 def dask_task_runner(address: str):
     """prefect-dask's task runner for ``address`` (a scheduler, or ``local[:N]`` for a temporary local cluster)."""
     from prefect_dask import DaskTaskRunner
 
-    name, _, workers = address.partition(":")
-    if name == "local" and (not workers or workers.isdigit()):
-        return DaskTaskRunner(cluster_class="distributed.LocalCluster",
-                              cluster_kwargs={"n_workers": int(workers or 2), "threads_per_worker": 1,
-                                              "processes": True, "dashboard_address": None})
+    local = local_cluster_kwargs(address)
+    if local is not None:
+        return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs=local)
     return DaskTaskRunner(address=address)
+
+
+@contextmanager
+def dask_executor(address: str):
+    """A ``concurrent.futures`` executor on the Dask cluster ``address`` (a scheduler, or ``local[:N]`` started for
+    the block and closed after it); each call submitted is a task of its own (``pure=False``)."""
+    from distributed import Client, LocalCluster
+
+    local = local_cluster_kwargs(address)
+    with LocalCluster(**local) if local is not None else nullcontext(address) as cluster:
+        with Client(cluster) as client:
+            yield client.get_executor(pure=False)
 
 
 @contextmanager
@@ -32,5 +58,10 @@ def dataset_submitter(address: str | None, task, options) -> Callable[[str], obj
     if not address:
         yield lambda dataset_id: task.submit(dataset_id, options)
         return
+    from prefect.logging import get_run_logger
+
     with dask_task_runner(address) as runner:
+        client = runner.client  # the cluster started, or the scheduler connected to, now
+        get_run_logger().info("dataset tasks on the Dask cluster at %s (%s; %d workers now)",
+                              client.scheduler.address, address, len(client.scheduler_info()["workers"]))
         yield lambda dataset_id: runner.submit(task, {"dataset_id": dataset_id, "options": options})

@@ -22,6 +22,7 @@ from pvdoi.divisions import register_arrow_fingerprint, s3_access
 from pvdoi.errors import StorageError
 from pvdoi.features import gdal
 from pvdoi.features.geoparquet import geoparquet_path
+from pvdoi.objectstore import is_url, object_size
 from pvdoi.results import CacheRun, DatasetResult
 from pvdoi.settings import Settings, get_settings
 
@@ -60,14 +61,16 @@ def run_dataset(dataset_id: str, *, settings: Settings | None = None, manifest_p
         "manifest_path": manifest_path or settings.manifest_path, "dataset_id": dataset_id, "data_dir": data_dir,
         "max_mb": float(max_mb if max_mb is not None else settings.max_mb), "force_download": force_download,
         "settings": settings, "reuse_unchanged_files": enable_caching,  # --no-cache: every file read again
+        "output_url": settings.output_url,  # an input, not only a setting: another URL is another output
     }
-    recompute = [] if os.path.exists(geoparquet_path(data_dir, dataset_id)) else [OUTPUT_NODE]
+    shared = settings.output_url is not None  # the output is checked where it is, after the run (_output_matches)
+    recompute = [] if shared or os.path.exists(geoparquet_path(data_dir, dataset_id)) else [OUTPUT_NODE]
     started = time.perf_counter()
     with gdal.counting(dataset_id) as gdal_warnings:
         dr = _dataset_driver(dataset_id, cache_path, recompute)
         result = dr.execute(FINAL_VARS, inputs=inputs)
-        if cache_path and not _output_matches(result["dataset_report"]):
-            log.warning("%s: GeoParquet output changed on disk since it was cached; rewriting it", dataset_id)
+        if cache_path and not _output_matches(result["dataset_report"], settings):
+            log.warning("%s: GeoParquet output changed since it was cached; rewriting it", dataset_id)
             dr = _dataset_driver(dataset_id, cache_path, [OUTPUT_NODE])
             result = dr.execute(FINAL_VARS, inputs=inputs)
     cache = CacheRun()
@@ -122,8 +125,11 @@ def cache_summary(dr: driver.Driver) -> CacheRun:
     return CacheRun(tuple(sorted(hits)), tuple(sorted(misses)), tuple(sorted(checked)), run_id)
 
 
-def _output_matches(report: DatasetResult) -> bool:
+def _output_matches(report: DatasetResult, settings: Settings) -> bool:
+    """The cached output is still there: the local file with its SHA-256, or the shared object with its size."""
     out = report.geoparquet
+    if is_url(out.path):
+        return object_size(out.path, settings.s3()) == out.bytes
     return os.path.exists(out.path) and os.path.getsize(out.path) == out.bytes and sha256_file(out.path) == out.sha256
 
 

@@ -23,8 +23,9 @@ from flows.dataflow import run_dataset
 from flows.progress import PROGRESS
 from pvdoi.atomic import write_json_atomic
 from pvdoi.caching import prepare_cache
-from pvdoi.errors import PVDOIError
+from pvdoi.errors import PVDOIError, StorageError
 from pvdoi.manifest import load_manifest
+from pvdoi.objectstore import is_url
 from pvdoi.results import DatasetResult
 from pvdoi.settings import Settings, get_settings
 
@@ -34,13 +35,16 @@ LAST_RUN_FILE = "pvdoi_last_run.json"
 
 @dataclass(frozen=True)
 class IngestOptions:
-    """How every dataset of a run is ingested (absolute paths, so threads and workers agree)."""
+    """How every dataset of a run is ingested. The folders are absolute paths, so threads and local workers agree, or
+    None: the settings (``PVDOI_DATA_DIR``, ``PVDOI_CACHE_PATH``) of the process that runs the dataset, a Dask
+    worker's own folders on its own machine (:meth:`on_own_folders`)."""
 
     manifest_path: str
-    data_dir: str
-    cache_path: str | None  # None: without Hamilton's cache
+    data_dir: str | None
+    cache_path: str | None  # None: without Hamilton's cache (use_cache off), or the running process's own
     force_download: bool = False
     max_mb: float | None = None
+    use_cache: bool = True
 
     @classmethod
     def resolve(cls, settings: Settings, *, manifest_path: str | None = None, data_dir: str | None = None,
@@ -50,13 +54,24 @@ class IngestOptions:
         return cls(os.path.abspath(manifest_path or settings.manifest_path),
                    os.path.abspath(data_dir or settings.data_dir),
                    os.path.abspath(cache_path or settings.cache_path) if use_cache else None,
-                   force_download, max_mb if max_mb is not None else settings.max_mb)
+                   force_download, max_mb if max_mb is not None else settings.max_mb, use_cache)
+
+    def on_own_folders(self) -> IngestOptions:
+        """These options without their folders: each process that runs a dataset (a Dask worker on another machine)
+        takes its data folder and Hamilton cache from its own settings."""
+        return dataclasses.replace(self, data_dir=None, cache_path=None)
 
     def run(self, dataset_id: str) -> DatasetResult:
         """Ingest one dataset with these options (the body of the flow's task and of the plain thread)."""
-        return run_dataset(dataset_id, manifest_path=self.manifest_path, data_dir=self.data_dir,
-                           cache_path=self.cache_path, enable_caching=self.cache_path is not None,
-                           force_download=self.force_download, max_mb=self.max_mb)
+        options = self
+        if self.data_dir is None:  # this process's own folders, from its settings
+            options = IngestOptions.resolve(get_settings(), manifest_path=self.manifest_path, use_cache=self.use_cache,
+                                            force_download=self.force_download, max_mb=self.max_mb)
+            if options.cache_path:
+                prepare_cache(options.cache_path)  # a worker may run datasets side by side on it
+        return run_dataset(dataset_id, manifest_path=options.manifest_path, data_dir=options.data_dir,
+                           cache_path=options.cache_path, enable_caching=options.use_cache,
+                           force_download=options.force_download, max_mb=options.max_mb)
 
 
 def plan(datasets: list[str] | None, manifest_path: str) -> list[str]:
@@ -80,13 +95,7 @@ def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], o
     futures = {submit(d): d for d in largest_first(ids, options.manifest_path)}
     results: dict[str, DatasetResult] = {}
     for dataset_id, value in _finished(futures):
-        if isinstance(value, DatasetResult):
-            result = value
-        else:
-            log.error("%s failed: %s", dataset_id, value,
-                      exc_info=None if isinstance(value, PVDOIError) else value)
-            result = DatasetResult.failed(dataset_id, value)
-        results[dataset_id] = result
+        results[dataset_id] = result = _result(dataset_id, value)
         PROGRESS.done(dataset_id, "ingested" if result.ok else "failed",
                       f"{result.counts['written']:,} rows" if result.ok else result.error_type or "")
         if on_result:
@@ -95,6 +104,21 @@ def ingest_all(ids: list[str], options: IngestOptions, submit: Callable[[str], o
     if options.cache_path:
         record_last_run(options.cache_path, results)
     return results
+
+
+def _result(dataset_id: str, value: object) -> DatasetResult:
+    """A finished dataset's result, or its failure: an exception, or an output this process cannot read."""
+    if isinstance(value, DatasetResult):
+        out = value.geoparquet
+        if not out or is_url(out.path) or os.path.exists(out.path):
+            return value
+        value = StorageError(
+            f"the GeoParquet output {out.path} was written on another machine (a Dask worker's own data folder), "
+            "which this process cannot read; set PVDOI_OUTPUT_URL (and PVDOI_S3_*) on the workers and the flow's "
+            "process so the outputs are shared in a bucket, or give the workers a data folder this machine mounts",
+            dataset_id=dataset_id, file=os.path.basename(out.path))
+    log.error("%s failed: %s", dataset_id, value, exc_info=None if isinstance(value, PVDOIError) else value)
+    return DatasetResult.failed(dataset_id, value)
 
 
 def _prepare_process() -> None:
@@ -127,8 +151,11 @@ def _finished(futures: dict) -> Iterator[tuple[str, object]]:
 def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool = True,
                      cache_path: str | None = None, force_download: bool = False, max_mb: float | None = None,
                      manifest_path: str | None = None, data_dir: str | None = None,
-                     max_workers: int | None = None) -> dict[str, DatasetResult]:
-    """Ingest datasets into GeoParquet side by side in threads (no Prefect API, no warehouse): ``{id: result}``.
+                     max_workers: int | None = None,
+                     dask_address: str | None = None) -> dict[str, DatasetResult]:
+    """Ingest datasets into GeoParquet side by side in threads (no Prefect API, no warehouse): ``{id: result}``; on
+    the Dask cluster ``dask_address`` (default ``PVDOI_DASK_ADDRESS``; a scheduler, or ``local[:N]``:
+    ``flows.dask_runner``) when one is named.
 
     Threads, not processes: GDAL, GEOS, Arrow and DuckDB release the GIL while they work, and one process holds one
     copy of the libraries.
@@ -137,9 +164,15 @@ def run_doi_pipeline(datasets: list[str] | None = None, *, enable_caching: bool 
     options = IngestOptions.resolve(settings, manifest_path=manifest_path, data_dir=data_dir, cache_path=cache_path,
                                     use_cache=enable_caching, force_download=force_download, max_mb=max_mb)
     ids = plan(datasets, options.manifest_path)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers or settings.max_workers),
-                                               thread_name_prefix="pvdoi-dataset") as pool:
-        return ingest_all(ids, options, lambda d: pool.submit(options.run, d))
+    if dask_address or settings.dask_address:
+        from flows.dask_runner import dask_executor
+
+        pool = dask_executor(dask_address or settings.dask_address)
+    else:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, max_workers or settings.max_workers),
+                                                     thread_name_prefix="pvdoi-dataset")
+    with pool as submitter:
+        return ingest_all(ids, options, lambda d: submitter.submit(options.run, d))
 
 
 def record_last_run(cache_path: str, results: dict[str, DatasetResult]) -> None:

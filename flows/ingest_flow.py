@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Annotated, Literal
 
 from prefect import flow
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows.artifacts import publish_results
-from flows.dask_runner import dataset_submitter
+from flows.artifacts import Progress, publish_results
+from flows.dask_runner import dataset_submitter, local_workers
 from flows.fanout import IngestOptions, ingest_all, plan
 from flows.tasks import dbt_build, fetch_divisions, ingest_dataset, load_dataset, load_divisions
 from pvdoi.manifest import load_manifest
 from pvdoi.results import DatasetResult
-from pvdoi.settings import get_settings
+from pvdoi.settings import Settings, get_settings
+from pvdoi.upstream import UpstreamCheck
 from pvdoi.warehouse import ensure_division_areas_table
 from pvdoi.warehouse.lake import is_lake
 
+log = logging.getLogger("pvdoi.flow")
 _SETTINGS = get_settings()
 # The deployment's Run form offers the manifest's datasets as a multi-select: its parameter schema is made when the
 # flow is defined, so the manifest named by PVDOI_MANIFEST_PATH is read once, here.
@@ -76,26 +78,40 @@ def pv_doi_ingest(
     database_path = database_path or settings.warehouse_path(options.data_dir)
     database_path = database_path if is_lake(database_path) else os.path.abspath(database_path)
     ids = plan(datasets, options.manifest_path)
-    progress = create_progress_artifact(progress=0.0, key="pv-ingest-progress",
-                                        description="Datasets finished in this run")
+    upstream = UpstreamCheck(ids, options.manifest_path)  # the repositories' newest versions, asked meanwhile
+    progress = Progress(len(ids))
     failures: list[str] = []
-    finished: list[str] = []
 
     def load(result: DatasetResult) -> None:  # in this thread, while the other datasets still run
-        finished.append(result.dataset_id)
-        update_progress_artifact(progress, progress=100.0 * len(finished) / len(ids))
+        progress.finished()
         if result.ok and not failures:  # after a failed load, no more: the warehouse is kept as it was
             state = load_dataset(result, database_path, return_state=True)
             if not state.is_completed():
                 failures.append(f"warehouse load of {result.dataset_id} ({_error(state)})")
 
-    with dataset_submitter(dask_address or settings.dask_address, ingest_dataset, options) as submit:
+    address = dask_address or settings.dask_address
+    with dataset_submitter(address, ingest_dataset, _task_options(address, options, settings)) as submit:
         results = ingest_all(ids, options, submit, load)
-    dbt = None
-    if run_dbt and not failures and any(r.ok for r in results.values()):
-        dbt = _divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
-                                 dbt_task_per_node=dbt_task_per_node)
-    return _final_state(results, failures, options.data_dir, dbt, options.manifest_path)
+    dbt = (_divisions_and_dbt(database_path, options, failures, overture=overture, force_dbt=force_dbt,
+                              dbt_task_per_node=dbt_task_per_node)
+           if run_dbt and not failures and any(r.ok for r in results.values()) else None)
+    return _final_state(results, failures, options.data_dir, dbt, upstream)
+
+
+def _task_options(address: str | None, options: IngestOptions, settings: Settings) -> IngestOptions:
+    """The options the dataset tasks get: the flow's folders in its threads or on a temporary local cluster (this
+    machine's processes), none on a scheduler's workers, which take their own (``PVDOI_DATA_DIR``,
+    ``PVDOI_CACHE_PATH``): then the flow loads their outputs from the bucket (``PVDOI_OUTPUT_URL``), or from their
+    paths, which only a machine that shares the workers' folders can read."""
+    if not address or local_workers(address) is not None:
+        return options
+    host = address.rpartition("://")[2].rpartition(":")[0].strip("[]")
+    if not settings.output_url and host not in ("localhost", "127.0.0.1", "::1"):
+        log.warning(
+            "PVDOI_OUTPUT_URL is not set: the Dask workers of %s write their GeoParquet files in their own data "
+            "folders, which this process can load only if it shares them (a shared mount); a dataset whose file it "
+            "cannot read fails", address)
+    return options.on_own_folders()
 
 
 def _divisions_and_dbt(database_path: str, options: IngestOptions, failures: list[str], *, overture: bool,
@@ -125,7 +141,7 @@ def _error(state) -> str:
 
 
 def _final_state(results: dict[str, DatasetResult], failures: list[str], data_dir: str, dbt: dict | None,
-                 manifest_path: str | None = None):
+                 upstream: UpstreamCheck | None = None):
     """The run's artifacts (with each dataset's upstream check) and results file; Failed naming every failure, else
     the results."""
     failed = [f"{d} ({r.error_type}: {r.error})" for d, r in results.items() if not r.ok]
@@ -133,7 +149,7 @@ def _final_state(results: dict[str, DatasetResult], failures: list[str], data_di
     if failed or failures:
         message = (f"{len(failed)} of {len(results)} datasets failed"
                    + (f" (and {len(failures)} later steps)" if failures else "") + ": " + "; ".join(failed + failures))
-    publish_results(results, message, data_dir, dbt, manifest_path=manifest_path)
+    publish_results(results, message, data_dir, dbt, upstream=upstream)
     if message:
         # No data on the Failed state: Prefect resolves a failed state's data into an exception (a dict is a
         # TypeError in workers); the per-dataset results are in the artifacts and data/flow_runs/<id>.json.

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.metadata
+import atexit
+import gc
 import importlib.util
-import json
 import os
 import re
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
+
+from flows.prefect_db import DefaultDatabase
 
 
 @contextmanager
@@ -26,57 +27,112 @@ def prefect_api(*, meanwhile: Callable[[], object] | None = None) -> Iterator[st
     The temporary server is the one Prefect's ephemeral mode starts (``uvicorn`` on
     ``prefect.server.api.server:create_app``, UI off), launched the way ``SubprocessASGIServer`` launches it but
     without importing Prefect's server stack here (seconds of imports this process does not need): the
-    server boots on one core while ``meanwhile`` (the flow's imports) runs on the other. Yields the API URL.
+    server boots on one core while ``meanwhile`` (the flow's imports) runs on the other. Both boot with Python's
+    cyclic garbage collector off (see :func:`_imports_done`). Yields the API URL.
     """
-    # Launched before Prefect is even imported here (its settings alone take a second or two to import); stopped
-    # again if a Prefect profile turns out to configure an API.
-    port = _free_port()
-    database = _DefaultDatabase()
-    migrate = not database.is_current()
-    server = None if os.environ.get("PREFECT_API_URL") else _start_server(port, migrate=migrate)
-    from prefect.context import refresh_global_settings_context
-    from prefect.settings import (PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-                                  PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, temporary_settings)
+    # Launched before Prefect is even imported here (its settings alone take a second or two to import), or earlier
+    # still by launch_early; stopped again if a Prefect profile turns out to configure an API.
+    collecting = gc.isenabled()
+    gc.disable()  # until the imports are done (_imports_done)
+    server = None
+    try:
+        port, database, migrate, server = _EARLY.pop() if _EARLY else _launch()
+        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
-    configured = PREFECT_API_URL.value()
-    if configured:
+        configured = PREFECT_API_URL.value()
+        if configured:
+            if server is not None:
+                _stop(server)
+                server = None
+            _imports_done(meanwhile, collecting)
+            yield configured
+            return
+        ours = database.is_the_configured_one()
+        if not migrate and not ours:  # Prefect's settings name another database
+            _stop(server)
+            server, migrate = _start_server(port, migrate=True), True
+        _imports_done(meanwhile, collecting)
+        api_url = f"http://127.0.0.1:{port}/api"
+        timeout_s = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+        with _serving(api_url, lambda: server.terminate()):  # the settings made while the server boots
+            recovered = _healthy_or_recovered(server, database, ours, port, api_url, timeout_s)
+            if recovered is not None:
+                server, migrate = recovered, True
+            if migrate and ours:
+                database.record_current()
+            print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
+            yield api_url
+    finally:
+        if collecting:
+            gc.enable()
         if server is not None:
             _stop(server)
-        if meanwhile:
-            meanwhile()
-        yield configured
-        return
-    ours = database.is_the_configured_one()
-    if not migrate and not ours:  # Prefect's settings name another database
-        _stop(server)
-        server, migrate = _start_server(port, migrate=True), True
+
+
+_EARLY: list[tuple[int, DefaultDatabase, bool, subprocess.Popen]] = []  # launch_early's server, not yet in use
+
+
+def launch_early() -> None:
+    """Launch the temporary server now, at the start of a command that runs a flow: it boots while the command's
+    own modules import (a quarter of a second), and :func:`prefect_api` takes it. Stopped at exit if nothing did
+    (a wrong option)."""
+    if not _EARLY and not os.environ.get("PREFECT_API_URL"):
+        _EARLY.append(_launch())
+        atexit.register(lambda: _EARLY and _stop(_EARLY.pop()[3]))
+
+
+def _launch() -> tuple[int, DefaultDatabase, bool, subprocess.Popen | None]:
+    """A free port, Prefect's default database, whether it needs migrating, and the server launched on them (None
+    when ``PREFECT_API_URL`` names an API)."""
+    port, database = _free_port(), DefaultDatabase()
+    migrate = not database.is_current()
+    return port, database, migrate, None if os.environ.get("PREFECT_API_URL") else _start_server(port, migrate=migrate)
+
+
+@contextmanager
+def _serving(api_url: str, stop: Callable[[], None]) -> Iterator[None]:
+    """This process's Prefect settings on the temporary server at ``api_url``; what is still queued for it (logs,
+    events) is sent (else exit waits on their retries), then ``stop`` asks it to stop while the settings are
+    restored."""
+    from prefect.context import refresh_global_settings_context
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    # Also in the process-wide settings, which threads started without a copy of the context fall back to
+    # (prefect-dbt's callback worker): imported before the URL was known, they would have Prefect start a
+    # second temporary server of its own there (0.25 GB and seconds of CPU, its logs in neither).
+    os.environ["PREFECT_API_URL"] = api_url
+    refresh_global_settings_context()
+    try:
+        # No flow-run heartbeats: they let a server that outlives a run mark it crashed, and this one stops with
+        # the run; their thread sleeps in whole seconds, which the end of every flow run waited for (0-1 s).
+        with temporary_settings({PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            try:
+                yield
+            finally:
+                for worker in (APILogWorker, EventsWorker):
+                    worker.drain_all(timeout=10)
+                stop()
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        refresh_global_settings_context()
+
+
+def _imports_done(meanwhile: Callable[[], object] | None, collecting: bool) -> None:
+    """``meanwhile``, then the garbage collector back on, with every object so far (the imported modules: hundreds of
+    thousands, alive until the process ends) frozen out of its sight (``gc.freeze``).
+
+    The collector's full passes over those objects took a fifth of the CPU time of the imports, and the last one,
+    as the process ends, up to a second (both measured in a run with nothing to do).
+    """
     try:
         if meanwhile:
             meanwhile()
-        api_url = f"http://127.0.0.1:{port}/api"
-        timeout_s = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
-        recovered = _healthy_or_recovered(server, database, ours, port, api_url, timeout_s)
-        if recovered is not None:
-            server, migrate = recovered, True
-        if migrate and ours:
-            database.record_current()
-        print(f"Prefect API: a temporary local server at http://127.0.0.1:{port} for this run", file=sys.stderr)
-        # Also in the process-wide settings, which threads started without a copy of the context fall back to
-        # (prefect-dbt's callback worker): imported before the URL was known, they would have Prefect start a
-        # second temporary server of its own there (0.25 GB and seconds of CPU, its logs in neither).
-        os.environ["PREFECT_API_URL"] = api_url
-        refresh_global_settings_context()
-        try:
-            # No flow-run heartbeats: they let a server that outlives a run mark it crashed, and this one stops with
-            # the run; their thread sleeps in whole seconds, which the end of every flow run waited for (0-1 s).
-            with temporary_settings({PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-                yield api_url
-        finally:
-            os.environ.pop("PREFECT_API_URL", None)
-            refresh_global_settings_context()
-            _drain_to(api_url)
     finally:
-        _stop(server)
+        gc.freeze()
+        if collecting:
+            gc.enable()
 
 
 def _free_port() -> int:
@@ -85,68 +141,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-class _DefaultDatabase:
-    """Prefect's default SQLite database (``$PREFECT_HOME/prefect.db``) and whether its migrations are all applied.
-
-    A server checks its migrations at every start (alembic loads every revision script: about a second here,
-    a quarter of a temporary server's start-up). After a start that ran them, the database's revision is noted
-    beside it with the Prefect version; a later start of the same Prefect on a database still at that revision
-    skips the check (``PREFECT_API_DATABASE_MIGRATE_ON_START``). Any other case runs it: no note, another
-    Prefect version, a new or replaced database, or settings that name another database (those are known only
-    once Prefect's settings are imported, after the server was launched: it is then launched again).
-    """
-
-    def __init__(self) -> None:
-        home = Path(os.path.expanduser(os.environ.get("PREFECT_HOME", "~/.prefect")))
-        home.mkdir(parents=True, exist_ok=True)  # a new home whose parents do not exist yet
-        self.path = (home / "prefect.db").resolve()
-        self.note = home / "pvdoi-migrated.json"
-
-    def _state(self) -> dict | None:
-        try:
-            with closing(sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)) as con:
-                revision = con.execute("SELECT version_num FROM alembic_version").fetchone()
-        except sqlite3.Error:
-            return None
-        return revision and {"prefect": importlib.metadata.version("prefect"), "database": str(self.path),
-                             "revision": revision[0]}
-
-    def is_current(self) -> bool:
-        if any(os.environ.get(f"PREFECT_{part}_DATABASE_CONNECTION_URL") for part in ("API", "SERVER")):
-            return False  # another database, known without importing Prefect (profiles are checked after launch)
-        try:
-            noted = json.loads(self.note.read_text())
-        except (OSError, ValueError):
-            return False
-        state = self._state()
-        return state is not None and noted == state
-
-    def is_the_configured_one(self) -> bool:
-        from prefect.settings import get_current_settings
-
-        url = get_current_settings().server.database.connection_url
-        url = url.get_secret_value() if url is not None else ""
-        return url.startswith("sqlite") and Path(url.split(":///", 1)[-1]).resolve() == self.path
-
-    def move_aside(self) -> Path:
-        """Rename the database (and its WAL files) to ``prefect.db.broken-<time>``; the new name."""
-        moved = self.path.with_name(f"{self.path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
-        for suffix in ("", "-wal", "-shm"):
-            if Path(f"{self.path}{suffix}").exists():
-                os.replace(f"{self.path}{suffix}", f"{moved}{suffix}")
-        self.note.unlink(missing_ok=True)
-        return moved
-
-    def record_current(self) -> None:
-        """Note the database's revision (a home that cannot be written to only means the check runs next time)."""
-        state = self._state()
-        if state:
-            tmp = self.note.with_name(f".{self.note.name}.{os.getpid()}")
-            try:
-                tmp.write_text(json.dumps(state))
-                os.replace(tmp, self.note)
-            except OSError:
-                tmp.unlink(missing_ok=True)
+# ``python -m uvicorn``, its app's imports with the collector off, then frozen (as here: _imports_done): a quarter
+# of the server's CPU time to its first answer.
+_SERVER_BOOT = ("import gc; gc.disable(); import prefect.server.api.server; gc.freeze(); gc.enable(); "
+                "from uvicorn.main import main; main()")
 
 
 def _start_server(port: int, *, migrate: bool) -> subprocess.Popen:
@@ -158,12 +156,12 @@ def _start_server(port: int, *, migrate: bool) -> subprocess.Popen:
     if not migrate:
         env["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
     return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect_dir.parent), "--factory",
+        [sys.executable, "-c", _SERVER_BOOT, "--app-dir", str(prefect_dir.parent), "--factory",
          "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
          "--lifespan", "on"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _healthy_or_recovered(server: subprocess.Popen, database: _DefaultDatabase, ours: bool, port: int, api_url: str,
+def _healthy_or_recovered(server: subprocess.Popen, database: DefaultDatabase, ours: bool, port: int, api_url: str,
                           timeout_s: float) -> subprocess.Popen | None:
     """Wait for the server; when it died on its own database (half-migrated by a run killed while migrating, or
     corrupt), move that aside (kept, not lost), say so, and start a new server on a new one (returned)."""
@@ -209,26 +207,15 @@ def _wait_until_healthy(server: subprocess.Popen, api_url: str, *, timeout_s: fl
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
-        time.sleep(0.1)
+        time.sleep(0.02)
     raise RuntimeError(f"the temporary Prefect server did not answer {api_url}/health within {timeout_s:.0f} s "
                        "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)")
 
 
 def _stop(server: subprocess.Popen) -> None:
-    server.terminate()
+    server.terminate()  # again, if it was asked already: uvicorn stops gracefully on any SIGTERM
     try:
         server.wait(timeout=10)
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
-
-
-def _drain_to(api_url: str) -> None:
-    """Send the logs and events still queued while the server is up (else exit waits on their retries)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings({PREFECT_API_URL: api_url}):
-        for worker in (APILogWorker, EventsWorker):
-            worker.drain_all(timeout=10)

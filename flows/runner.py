@@ -15,8 +15,7 @@ from pvdoi.settings import get_settings
 def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool, data_dir: str | None,
              **params) -> bool:
     """Run the Prefect flow with ``params``, print its summary (datasets, dbt, log file); whether it failed."""
-    from flows.artifacts import read_run_results
-    from flows.prefect_api import prefect_api
+    from flows.prefect_api import prefect_api  # before anything imports Prefect: it launches the server first
 
     settings = get_settings()
     data_dir = os.path.abspath(data_dir or settings.data_dir)
@@ -29,6 +28,7 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
     def meanwhile() -> None:  # while the temporary server boots: the flow's imports, then the logs (Prefect's first)
         nonlocal log_path
         importlib.import_module("flows.ingest_flow")
+        importlib.import_module("fastapi.encoders")  # Prefect's, when it creates the flow run (0.2 s)
         log_path = configure_logging(data_dir, "run", live=live)
 
     try:
@@ -40,6 +40,8 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
     except RuntimeError as exc:  # the temporary server did not start (its own message says why)
         error(str(exc), hint="set PREFECT_HOME to a new folder, or PREFECT_API_URL to a running server")
         return True
+    from flows.artifacts import read_run_results
+
     kept = read_run_results(data_dir, state.state_details.flow_run_id)
     if kept is None:  # rejected parameters or a crash: nothing ran
         error(f"the flow run ended {state.type.value.lower()}: {_brief(state.message)}", hint=f"details: {log_path}")

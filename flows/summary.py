@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.console import STDERR
+from pvdoi.objectstore import is_url
 from pvdoi.results import DatasetResult
 
 console = Console(width=None if sys.stdout.isatty() else 80, highlight=False)
@@ -31,9 +32,8 @@ def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, lo
                       f"{r.downloaded_bytes / 2**20:.1f}", f"{len(r.cache.hits)}/{len(r.cache.misses)}",
                       f"{r.duration_s:.1f}")
     console.print(table)
-    folders = sorted({os.path.dirname(r.geoparquet.path) for r in results.values() if r.ok})
-    for folder in folders:
-        console.print(f"GeoParquet: {_short(folder)}{os.sep}<dataset>.parquet", soft_wrap=True)
+    for where in sorted({_where(r.geoparquet.path) for r in results.values() if r.ok}):
+        console.print(f"GeoParquet: {where}", soft_wrap=True)
     console.print("cache: hits/misses of the dataflow's nodes; MB: downloaded now", style="dim")
     for dataset_id, r in results.items():
         if r.ok and r.licence_warning:
@@ -69,6 +69,13 @@ def dbt_lines(dbt: dict) -> list[str]:
     if slowest:
         lines += ["  slowest models:"] + [f"    {n['seconds']:5.1f} s  {n['name']}" for n in slowest]
     return lines
+
+
+def _where(path: str) -> str:
+    """Where the outputs are: ``<folder>/<dataset>.parquet``, or under a shared URL ``<url>/<dataset>/...``."""
+    if is_url(path):
+        return f"{path.rsplit('/', 2)[0]}/<dataset>/<inputs>-<sha256>.parquet"
+    return f"{_short(os.path.dirname(path))}{os.sep}<dataset>.parquet"
 
 
 def _short(path: str) -> str:

@@ -8,8 +8,10 @@ from pvdoi.citation import reference
 from pvdoi.features.geoparquet import write_geoparquet
 from pvdoi.features.stream import StandardisedFeatures
 from pvdoi.manifest import DatasetSpec
+from pvdoi.objectstore import open_bucket
 from pvdoi.records import LocalFile, RecordInfo, RemoteFile
 from pvdoi.results import DatasetResult, GeoParquetOutput
+from pvdoi.settings import Settings
 
 
 @cache(behavior="recompute")  # cheap, from the record re-read every run; the file is keyed on its value
@@ -19,10 +21,13 @@ def dataset_reference(dataset_spec: DatasetSpec, published_record: tuple[RecordI
 
 
 def geoparquet_file(standardised_features: StandardisedFeatures, data_dir: str,
-                    reuse_unchanged_files: bool = True, dataset_reference: dict | None = None) -> dict:
-    """Path, size, SHA-256, rows and counts of the dataset's GeoParquet file (zstd, bbox covering column, the
-    reference under the ``pvdoi`` metadata key)."""
-    return write_geoparquet(standardised_features, data_dir, reuse=reuse_unchanged_files, reference=dataset_reference)
+                    reuse_unchanged_files: bool = True, dataset_reference: dict | None = None,
+                    output_url: str | None = None, settings: Settings | None = None) -> dict:
+    """Path (or URL, under ``output_url``), size, SHA-256, rows and counts of the dataset's GeoParquet file (zstd,
+    bbox covering column, the reference under the ``pvdoi`` metadata key)."""
+    shared = open_bucket(output_url, (settings or Settings()).s3()) if output_url else None
+    return write_geoparquet(standardised_features, data_dir, reuse=reuse_unchanged_files, reference=dataset_reference,
+                            shared=shared)
 
 
 def dataset_report(geoparquet_file: dict, dataset_spec: DatasetSpec,

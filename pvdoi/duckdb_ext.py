@@ -17,7 +17,8 @@ LAKE = "lake"  # the name a DuckLake is attached under
 _WHEELS = {"spatial": "duckdb_extension_spatial", "httpfs": "duckdb_extension_httpfs",
            # the DuckLake backend (pvdoi/warehouse/lake.py) and its catalogs
            "ducklake": "duckdb_extension_ducklake", "sqlite": "duckdb_extension_sqlite",
-           "postgres": "duckdb_extension_postgres"}
+           "postgres": "duckdb_extension_postgres",
+           "aws": "duckdb_extension_aws"}  # S3 secrets from the AWS credential chain (s3_secret)
 
 
 def _wheel_binary(name: str) -> str:
@@ -96,8 +97,10 @@ def connect_lake(uri: str, *, extensions: tuple[str, ...] = ("spatial",), read_o
     try:
         for name in ("ducklake", "sqlite" if catalog is not None else "postgres", *extensions):
             load_extension(con, name)
-        if files.startswith("s3://"):
-            _lake_s3_secret(con, files)
+        if files.startswith("s3://"):  # PVDOI_LAKE_S3_*, else PVDOI_S3_* (dbt's profile resolves the same)
+            from pvdoi.settings import get_settings
+
+            s3_secret(con, "pvdoi_lake", files, get_settings().s3(lake=True))
         con.execute(f"ATTACH {_quote(uri)} AS {LAKE} ({', '.join(options)})")
         con.execute(f"USE {LAKE}")
     except duckdb.Error as exc:
@@ -109,21 +112,27 @@ def connect_lake(uri: str, *, extensions: tuple[str, ...] = ("spatial",), read_o
     return con
 
 
-def _lake_s3_secret(con, files: str) -> None:
-    """A DuckDB secret for the lake's ``s3://`` data path, from ``PVDOI_LAKE_S3_*`` (dbt's profile reads the same)."""
-    from pvdoi.settings import get_settings
-
-    settings = get_settings()
+def s3_secret(con, name: str, scope: str, s3) -> None:
+    """A DuckDB secret ``name`` for the ``s3://`` URLs under ``scope`` (a :class:`pvdoi.settings.S3Settings`): its
+    keys, or without keys the AWS credential chain (the ``aws`` extension's ``credential_chain`` provider: AWS_*
+    variables, ~/.aws, the instance's role); an explicit endpoint is addressed by path."""
     load_extension(con, "httpfs")
-    options = {"REGION": settings.lake_s3_region, "SCOPE": files}
-    if settings.lake_s3_endpoint:
-        scheme, _, host = settings.lake_s3_endpoint.rpartition("://")
-        options.update(ENDPOINT=host.rstrip("/"), URL_STYLE="path", USE_SSL="false" if scheme == "http" else "true")
-    for key, value in (("KEY_ID", settings.lake_s3_key_id), ("SECRET", settings.lake_s3_secret)):
+    options = {"REGION": s3.region, "SCOPE": scope}
+    if s3.host:
+        options.update(ENDPOINT=s3.host, URL_STYLE="path", USE_SSL="true" if s3.use_ssl else "false")
+    provider = ""
+    if s3.key_id is None and s3.secret is None:
+        load_extension(con, "aws")
+        provider = "PROVIDER credential_chain, "
+    for key, value in (("KEY_ID", s3.key_id), ("SECRET", s3.secret)):
         if value is not None:
             options[key] = value.get_secret_value()
     body = ", ".join(f"{key} {_quote(value)}" for key, value in options.items())
-    con.execute(f"CREATE OR REPLACE SECRET pvdoi_lake (TYPE s3, {body})")
+    try:
+        con.execute(f"CREATE OR REPLACE SECRET {name} (TYPE s3, {provider}{body})")
+    except duckdb.Error as exc:  # the credential chain found nothing
+        raise WarehouseError(f"no S3 credentials for {scope} ({exc}); set PVDOI_S3_KEY_ID and PVDOI_S3_SECRET, or "
+                             "AWS credentials (AWS_ACCESS_KEY_ID..., ~/.aws, an instance role)") from None
 
 
 def _quote(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -40,11 +41,23 @@ class Settings(BaseSettings):
     warehouse_backend: Literal["duckdb", "ducklake"] = "duckdb"
     lake_catalog: str | None = None  # default <data_dir>/lake/catalog.sqlite
     lake_data_path: str | None = None
-    # an s3:// data path: the S3-compatible store (host:port or http(s)://host:port; None = AWS) and its keys
+    # an s3:// data path: the S3-compatible store (host:port or http(s)://host:port; None = AWS) and its keys; each
+    # one unset falls back to its PVDOI_S3_* below (see s3())
     lake_s3_endpoint: str | None = None
-    lake_s3_region: str = "us-east-1"
+    lake_s3_region: str | None = None
     lake_s3_key_id: SecretStr | None = None
     lake_s3_secret: SecretStr | None = None
+
+    # Shared storage (pvdoi/objectstore.py): the download store and the GeoParquet outputs under a URL that several
+    # machines share (s3://bucket/prefix); unset: <data_dir>/downloads and <data_dir>/geoparquet only, as on one machine
+    store_url: str | None = None
+    output_url: str | None = None
+    # their S3-compatible store (host:port or http(s)://host:port; None = AWS) and keys (None = the AWS credential
+    # chain: AWS_* variables, ~/.aws, the instance's role); the lake's data path uses them too (lake_s3_* above)
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_key_id: SecretStr | None = None
+    s3_secret: SecretStr | None = None
 
     max_mb: float = 2048.0
     max_extract_ratio: float = 200.0
@@ -56,6 +69,9 @@ class Settings(BaseSettings):
     max_workers: int = Field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     dask_address: str | None = None  # the dataset tasks on this Dask scheduler, or local[:N] (flows/dask_runner.py)
     warehouse_memory_limit: str = "64MB"  # DuckDB memory_limit of the loading connection (it streams)
+    # ... into a DuckLake: a dataset's load is one transaction whose new rows stay pinned until its commit (the UK
+    # dataset's 265,000 rows failed to pin a block at 256MB), so the lake's loads get more
+    lake_memory_limit: str = "1GB"
 
     # Overture Maps divisions (country and region of every installation). The release is pinned: moving to a
     # new one (listed at https://stac.overturemaps.org) is a deliberate change and a new fetch. 2026-06-17.0
@@ -82,6 +98,14 @@ class Settings(BaseSettings):
             "github_raw": self.github_raw_url.rstrip("/"),
         }
 
+    def s3(self, *, lake: bool = False) -> S3Settings:
+        """How to reach the shared storage's bucket (``PVDOI_S3_*``), or with ``lake`` the lake's data path's: each
+        ``PVDOI_LAKE_S3_*`` that is set, the shared one for the others."""
+        own = (self.lake_s3_endpoint, self.lake_s3_region, self.lake_s3_key_id, self.lake_s3_secret) if lake else \
+            (None,) * 4
+        shared = (self.s3_endpoint, self.s3_region, self.s3_key_id, self.s3_secret)
+        return S3Settings(*(mine if mine is not None else theirs for mine, theirs in zip(own, shared)))
+
     def warehouse_path(self, data_dir: str | None = None) -> str:
         """The warehouse: ``PVDOI_DATABASE_PATH``, else with the ``ducklake`` backend the lake's URI
         (``ducklake:sqlite:<catalog>`` or ``ducklake:postgres:<conninfo>``), else ``eo_pv_data.duckdb`` in
@@ -93,6 +117,27 @@ class Settings(BaseSettings):
             catalog = self.lake_catalog or os.path.join(folder, "lake", "catalog.sqlite")
             return "ducklake:" + (catalog if catalog.startswith("postgres:") else "sqlite:" + os.path.abspath(catalog))
         return os.path.join(folder, "eo_pv_data.duckdb")
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """An S3-compatible store: its endpoint (``host:port`` or ``http(s)://host:port``; None = AWS), region and keys
+    (None = the AWS credential chain)."""
+
+    endpoint: str | None
+    region: str
+    key_id: SecretStr | None
+    secret: SecretStr | None
+
+    @property
+    def host(self) -> str | None:
+        """The endpoint without its scheme (None = AWS)."""
+        return self.endpoint.rpartition("://")[2].rstrip("/") if self.endpoint else None
+
+    @property
+    def use_ssl(self) -> bool:
+        """HTTPS, unless the endpoint says ``http://``."""
+        return not (self.endpoint or "").startswith("http://")
 
 
 def token(settings: Settings, repository: str) -> str | None:

@@ -1,9 +1,9 @@
 """``dbt build`` of the warehouse in this process (dbt's own runner and threads), its per-node results, and a record of
 what each successful build was built from, so an unchanged warehouse is not built again.
 
-What a build is a function of: each dataset's rows in ``raw_data`` (the loaded GeoParquet's SHA-256, the row count
-and a sum of row hashes, which also catches rows changed by hand), the Overture areas (release, URL, bbox, rows),
-the dbt project's files (and the Hamilton module its Python model runs), and the vars. Each successful build
+What a build is a function of: each dataset's rows in ``raw_data`` (its catalog entry's GeoParquet SHA-256 and load
+time, and its row count, which catches rows added or deleted by hand), the Overture areas (release, URL, bbox, rows),
+the dbt project's files, and the vars. Each successful build
 appends that record to ``raw_data.dbt_builds``.
 """
 
@@ -25,7 +25,6 @@ from pvdoi.manifest import load_manifest
 log = logging.getLogger("pvdoi.dbt")
 BUILDS = "raw_data.dbt_builds"
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
-_PYTHON_MODEL_CODE = PROJECT_ROOT / "hamilton_nodes" / "shape_metrics.py"  # imported by the dbt Python model
 _DBT_SCHEMAS = ("staging", "prepared", "curated")
 GENERIC_STAGING = "stg_doi__installations"  # every dataset without a dbt_model of its own (macro stg_installations)
 
@@ -77,10 +76,10 @@ def dbt_vars(manifest_path: str | Path) -> dict:
 
 
 def project_hash(project_dir: Path = DBT_PROJECT_DIR) -> str:
-    """A hash of the dbt project's own files (models, macros, tests, project and profile) and the Python model's code."""
+    """A hash of the dbt project's own files (models, macros, tests, project and profile)."""
     h = hashlib.sha256()
     files = [p for entry in _PROJECT_FILES for p in sorted((project_dir / entry).rglob("*"))
-             if p.is_file()] + [_PYTHON_MODEL_CODE]
+             if p.is_file()]
     files += [project_dir / entry for entry in _PROJECT_FILES if (project_dir / entry).is_file()]
     for path in sorted(set(files)):
         h.update(str(path.relative_to(PROJECT_ROOT)).encode() + b"\0" + path.read_bytes())
@@ -92,10 +91,9 @@ def build_inputs(database_path: str, dbt_vars: dict) -> dict:
     con = connect(database_path, read_only=True, extensions=())
     try:
         datasets = con.execute("""
-            SELECT f.dataset_id, any_value(d.geoparquet_sha256), count(*),
-                   sum(hash(f.feature_uid, f.loaded_at, f.source_attributes)::HUGEINT)::VARCHAR
-            FROM raw_data.doi_pv_features f LEFT JOIN raw_data.datasets d USING (dataset_id)
-            GROUP BY 1 ORDER BY 1""").fetchall()
+            SELECT dataset_id, d.geoparquet_sha256, f.rows, d.last_loaded_at::VARCHAR
+            FROM (SELECT dataset_id, count(*) AS rows FROM raw_data.doi_pv_features GROUP BY 1) f
+            LEFT JOIN raw_data.datasets d USING (dataset_id) ORDER BY 1""").fetchall()
         overture = con.execute("""
             SELECT release, source_url, fetch_bbox, count(*) FROM raw_data.overture_division_areas
             GROUP BY ALL ORDER BY ALL""").fetchall()
@@ -138,7 +136,9 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
               changed: list[str] | None = None, threads: int | None = None, runner=None,
               on_node: Callable[[int], None] | None = None) -> DbtBuild:
     """``dbt build`` in this process: everything with ``--full-refresh`` (the incremental models rebuilt whole), or
-    only ``select``, where the incremental models update the ``changed`` datasets' rows (all rows when None). Its
+    only ``select``, where the incremental models update the ``changed`` datasets' rows (all rows when None), the
+    tests whose ``where`` names ``__changed_datasets__`` read those rows only (dbt_project/README.md), and the unit
+    tests are left out (they test the SQL, unchanged since the last build: a changed project is built whole). Its
     node results (raises nothing for failed tests: they are in the result). ``runner`` is dbt's ``dbtRunner()``
     unless another with its ``invoke(args)`` is given (prefect-dbt's, for a Prefect task per node). ``on_node`` is
     told how many nodes have finished."""
@@ -158,7 +158,7 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
                                   **({"changed_datasets": changed} if select and changed is not None else {})})]
     if threads:
         args += ["--threads", str(threads)]
-    args += ["--select", *select] if select else ["--full-refresh"]
+    args += ["--select", *select, "--exclude-resource-type", "unit_test"] if select else ["--full-refresh"]
     release_freed_memory()
     started = time.perf_counter()
     try:

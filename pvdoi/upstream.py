@@ -1,8 +1,8 @@
 """Whether a dataset's repository publishes a newer version than the manifest pins (advisory: never raises).
 
 One quick request per dataset (two for a GitHub commit pin), one retry, short timeouts, no waiting on
-``Retry-After``: the check must never hold up or fail a run. It never changes the manifest; the message
-names the field to change.
+``Retry-After``, asked while a run's datasets ingest (:class:`UpstreamCheck`): the check must never hold up or
+fail a run. It never changes the manifest; the message names the field to change.
 
 - Zenodo: ``/api/records/{pinned}/versions/latest`` redirects to the concept's latest record; newer when
   its id differs from ``repository.record_id``.
@@ -18,6 +18,8 @@ names the field to change.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -57,21 +59,34 @@ def quick_retry() -> Retry:
                  respect_retry_after_header=False, raise_on_status=True, raise_on_redirect=True)
 
 
+def look_up(spec: DatasetSpec, http: Http, urls: dict[str, str]) -> Callable[[str | datetime | None], Upstream]:
+    """Ask the dataset's repository for its newest version now; the check, given the dataset's last successful run
+    (only a followed GitHub branch needs it). Never raises: any failure is an ``unknown`` naming the reason."""
+    repo = spec.repository
+    try:
+        if isinstance(repo, GithubRepository):
+            judge = _github(spec, repo, http, urls["github_api"])
+        else:
+            found = (_zenodo(spec, repo, http, urls["zenodo"]) if isinstance(repo, ZenodoRepository) else
+                     _figshare(spec, repo, http, urls["figshare"]) if isinstance(repo, FigshareRepository) else
+                     Upstream(spec.id, "unknown", None, None, "plain URLs publish no versions"))
+            judge = lambda since: found  # noqa: E731
+    except Exception as exc:  # noqa: BLE001  (advisory: whatever went wrong becomes "unknown")
+        failed = _failed(spec, exc)
+        judge = lambda since: failed  # noqa: E731
+
+    def check(last_success: str | datetime | None) -> Upstream:
+        try:
+            return judge(last_success)
+        except Exception as exc:  # noqa: BLE001
+            return _failed(spec, exc)
+    return check
+
+
 def check_dataset(spec: DatasetSpec, http: Http, urls: dict[str, str], *,
                   last_success: str | datetime | None = None) -> Upstream:
     """Ask the dataset's repository for its newest version; any failure is an ``unknown`` naming the reason."""
-    repo = spec.repository
-    try:
-        if isinstance(repo, ZenodoRepository):
-            return _zenodo(spec, repo, http, urls["zenodo"])
-        if isinstance(repo, FigshareRepository):
-            return _figshare(spec, repo, http, urls["figshare"])
-        if isinstance(repo, GithubRepository):
-            return _github(spec, repo, http, urls["github_api"], _when(last_success))
-        return Upstream(spec.id, "unknown", None, None, "plain URLs publish no versions")
-    except Exception as exc:  # noqa: BLE001  (advisory: whatever went wrong becomes "unknown")
-        reason = str(exc).replace(f"[dataset {spec.id!r}] ", "")
-        return Upstream(spec.id, "unknown", _pinned(spec), None, f"check failed: {reason}")
+    return look_up(spec, http, urls)(last_success)
 
 
 def check_upstream(specs: list[DatasetSpec], settings: Settings | None = None, *,
@@ -85,17 +100,45 @@ def check_upstream(specs: list[DatasetSpec], settings: Settings | None = None, *
         return list(pool.map(lambda s: check_dataset(s, Http(settings), urls, last_success=last.get(s.id)), specs))
 
 
+class UpstreamCheck:
+    """The datasets' repositories asked in the background from now on (a run asks while its datasets ingest, one
+    daemon thread each: a run that ends early never waits for them); :meth:`notes` gives the checks."""
+
+    def __init__(self, dataset_ids: list[str], manifest_path: str, settings: Settings | None = None) -> None:
+        self.ids, self.error, self._found = list(dataset_ids), None, {}
+        try:
+            manifest, settings = load_manifest(manifest_path), settings or get_settings()
+            self._threads = [threading.Thread(target=self._look_up, args=(manifest.get(d), settings), daemon=True,
+                                              name=f"pvdoi-upstream-{d}") for d in self.ids if d in manifest.ids]
+            for thread in self._threads:
+                thread.start()
+        except Exception as exc:  # noqa: BLE001  (advisory)
+            self.error = exc
+
+    def _look_up(self, spec: DatasetSpec, settings: Settings) -> None:
+        self._found[spec.id] = look_up(spec, Http(settings), settings.repository_urls)
+
+    def notes(self, last_success: dict[str, str | None]) -> dict[str, str]:
+        """``status: message`` per dataset, for a run's status artifact, once every answer is in; every dataset
+        ``unknown`` (with the reason) when the check could not run at all. Never raises."""
+        if self.error is not None:
+            return {d: f"unknown: check failed: {self.error}" for d in self.ids}
+        for thread in self._threads:
+            thread.join()
+        checks = {d: check(last_success.get(d)) for d, check in self._found.items()}
+        return {d: f"{checks[d].status}: {checks[d].message}" if d in checks else "unknown: not in the manifest"
+                for d in self.ids}
+
+
 def upstream_notes(dataset_ids: list[str], manifest_path: str, last_success: dict[str, str | None],
                    settings: Settings | None = None) -> dict[str, str]:
-    """``status: message`` per dataset, for a run's status artifact; every dataset ``unknown`` (with the reason)
-    when the check cannot run at all. Never raises."""
-    try:
-        manifest = load_manifest(manifest_path)
-        specs = [manifest.get(d) for d in dataset_ids if d in manifest.ids]
-        notes = {c.id: f"{c.status}: {c.message}" for c in check_upstream(specs, settings, last_success=last_success)}
-    except Exception as exc:  # noqa: BLE001  (advisory)
-        return {d: f"unknown: check failed: {exc}" for d in dataset_ids}
-    return {d: notes.get(d, "unknown: not in the manifest") for d in dataset_ids}
+    """:meth:`UpstreamCheck.notes` of a check started now."""
+    return UpstreamCheck(dataset_ids, manifest_path, settings).notes(last_success)
+
+
+def _failed(spec: DatasetSpec, exc: Exception) -> Upstream:
+    reason = str(exc).replace(f"[dataset {spec.id!r}] ", "")
+    return Upstream(spec.id, "unknown", _pinned(spec), None, f"check failed: {reason}")
 
 
 def _get(http: Http, url: str, spec: DatasetSpec) -> object:
@@ -157,7 +200,8 @@ def _newest_commit(http: Http, url: str, spec: DatasetSpec) -> tuple[str, dateti
         raise _unexpected(url, f"commit without sha or date ({exc})") from None
 
 
-def _github(spec: DatasetSpec, repo: GithubRepository, http: Http, api: str, since: datetime | None) -> Upstream:
+def _github(spec: DatasetSpec, repo: GithubRepository, http: Http, api: str) -> Callable[[str | datetime | None],
+                                                                                      Upstream]:
     path = repo.path.strip("/")
     where = f"path={quote(path)}&" if path else ""
     commits = f"{api}/repos/{repo.owner}/{repo.repo}/commits?{where}per_page=1"
@@ -165,22 +209,28 @@ def _github(spec: DatasetSpec, repo: GithubRepository, http: Http, api: str, sin
     if COMMIT_SHA.match(repo.ref):  # frozen: compare with the newest commit on the default branch
         pinned, newest = _newest_commit(http, f"{commits}&sha={repo.ref}", spec), _newest_commit(http, commits, spec)
         if newest is None or (pinned is not None and pinned[0] == newest[0]):
-            return Upstream(spec.id, "current", repo.ref[:7], repo.ref[:7], f"no newer commit {touching}")
-        sha, date = newest
-        return Upstream(spec.id, "newer", repo.ref[:7], sha[:7], f"commit {sha[:7]} of {date:%Y-%m-%d} is newer: "
-                        f"set repository.ref to {sha} in the manifest")
+            found = Upstream(spec.id, "current", repo.ref[:7], repo.ref[:7], f"no newer commit {touching}")
+        else:
+            sha, date = newest
+            found = Upstream(spec.id, "newer", repo.ref[:7], sha[:7], f"commit {sha[:7]} of {date:%Y-%m-%d} is "
+                             f"newer: set repository.ref to {sha} in the manifest")
+        return lambda since: found
     newest = _newest_commit(http, f"{commits}&sha={quote(repo.ref)}", spec)
     if newest is None:
-        return Upstream(spec.id, "unknown", repo.ref, None, f"no commit {touching} on {repo.ref}")
+        return lambda since: Upstream(spec.id, "unknown", repo.ref, None, f"no commit {touching} on {repo.ref}")
     sha, date = newest
     latest = f"{sha[:7]} {date:%Y-%m-%d}"
-    if since is None:
-        return Upstream(spec.id, "unknown", repo.ref, latest, f"never ingested; follows {repo.ref}, "
-                        f"newest commit {latest}")
-    if date > since:
-        return Upstream(spec.id, "newer", repo.ref, latest, f"commit {latest} came after the last run: the next "
-                        "run takes it (pin repository.ref to a commit sha to freeze it)")
-    return Upstream(spec.id, "current", repo.ref, latest, f"follows {repo.ref}; newest commit {latest} ingested")
+
+    def against(last_success: str | datetime | None) -> Upstream:  # a followed branch: newer than the last run?
+        since = _when(last_success)
+        if since is None:
+            return Upstream(spec.id, "unknown", repo.ref, latest, f"never ingested; follows {repo.ref}, "
+                            f"newest commit {latest}")
+        if date > since:
+            return Upstream(spec.id, "newer", repo.ref, latest, f"commit {latest} came after the last run: the "
+                            "next run takes it (pin repository.ref to a commit sha to freeze it)")
+        return Upstream(spec.id, "current", repo.ref, latest, f"follows {repo.ref}; newest commit {latest} ingested")
+    return against
 
 
 def _when(value: str | datetime | None) -> datetime | None:

@@ -27,5 +27,5 @@ extras=""; [ "${PVDOI_WITH_TEST_TOOLS:-0}" = "1" ] && extras="[test]"
 .venv/bin/python -m pip install -q -e ".${extras}" 2>&1 | grep -v -E "^(WARNING|  |$)" || true
 .venv/bin/python -c "import pvdoi, flows, hamilton_nodes, prefect, hamilton, dbt.version" >/dev/null
 # the DuckDB extensions come from their wheels, never from the network: spatial, httpfs, and for the DuckLake backend
-# ducklake with its catalogs sqlite and postgres (pvdoi/duckdb_ext.py)
+# ducklake with its catalogs sqlite and postgres, aws for S3 credentials from the AWS credential chain (pvdoi/duckdb_ext.py)
 .venv/bin/python -m pvdoi.duckdb_ext

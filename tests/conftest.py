@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,9 +20,9 @@ os.environ.setdefault("DBT_USE_COLORS", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "hamilton,pvdoi")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+# the AWS credential chain (pyarrow's S3 client, DuckDB's aws extension) never asks an instance metadata service
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 if "PREFECT_HOME" not in os.environ:  # keep test runs (results, database) out of the user's home
-    import tempfile
-
     os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="pvdoi-prefect-home-")
 
 
@@ -67,6 +71,13 @@ def workdir(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture()
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server (pgserver), stopped after the test; its libpq conninfo."""
+    with postgres_server() as conninfo:
+        yield conninfo
+
+
 def write_manifest(path: Path, edit) -> str:
     """A copy of the default manifest changed by ``edit(raw)``; returns its path."""
     import json
@@ -77,3 +88,18 @@ def write_manifest(path: Path, edit) -> str:
     edit(raw)
     path.write_text(json.dumps(raw))
     return str(path)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A real PostgreSQL server (pgserver) in a temporary folder (short: its socket lives there), stopped and removed
+    after the block; yields the libpq conninfo of its database ``postgres``."""
+    import pgserver
+
+    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    try:
+        yield f"dbname=postgres host={folder} user=postgres"
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)

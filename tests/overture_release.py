@@ -100,9 +100,8 @@ def write_overture_release(directory: Path, areas: list[DivisionArea], *, releas
 
 
 @contextmanager
-def s3_release_server() -> Iterator[str]:
-    """A local S3 API serving the release's division_area files (countries and regions in two part files), and
-    nothing near the installations under ``elsewhere/``; yields its endpoint."""
+def moto_server() -> Iterator[str]:
+    """A local S3 API (moto's server on loopback), emptied when it stops; yields its endpoint ``http://host:port``."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -110,11 +109,26 @@ def s3_release_server() -> Iterator[str]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        _upload_release(endpoint)
-        yield endpoint
+        yield f"http://{host}:{port}"
     finally:
         reset_and_stop(server)
+
+
+def s3_client(endpoint: str, key_id: str = KEY_ID, secret: str = SECRET, region: str = "us-west-2"):
+    """A boto3 client of the local S3 API at ``endpoint``."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key_id,
+                        aws_secret_access_key=secret)
+
+
+@contextmanager
+def s3_release_server() -> Iterator[str]:
+    """A local S3 API serving the release's division_area files (countries and regions in two part files), and
+    nothing near the installations under ``elsewhere/``; yields its endpoint."""
+    with moto_server() as endpoint:
+        _upload_release(endpoint)
+        yield endpoint
 
 
 def reset_and_stop(server) -> None:
@@ -128,10 +142,7 @@ def reset_and_stop(server) -> None:
 
 
 def _upload_release(endpoint: str) -> None:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-west-2", aws_access_key_id=KEY_ID,
-                          aws_secret_access_key=SECRET)
+    client = s3_client(endpoint)
     client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     areas = division_areas() + S3_ONLY_AREAS
     prefix = f"release/{RELEASE}/theme=divisions/type=division_area"

@@ -1,5 +1,6 @@
 """The flow's dataset tasks on a Dask cluster (prefect-dask): a real local cluster of two single-threaded worker
-processes; the loads still happen in the flow's process, into the warehouse as usual."""
+processes; the loads still happen in the flow's process, into the warehouse as usual. ``pvdoi ingest --dask`` sends
+the same work through Dask's executor and writes the same files as its threads."""
 
 from __future__ import annotations
 
@@ -37,3 +38,62 @@ def test_a_local_cluster_is_asked_for_with_local_and_its_worker_count():
     runner = dask_task_runner("local:3")
     assert runner.cluster_kwargs["n_workers"] == 3 and runner.cluster_kwargs["threads_per_worker"] == 1
     assert dask_task_runner("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
+
+
+def test_on_a_schedulers_workers_a_task_takes_its_own_folders_and_a_file_out_of_reach_fails(repo, tmp_path,
+                                                                                          monkeypatch, caplog):
+    """A local cluster's workers get the flow's folders; a scheduler's workers none: each takes its own settings' (a
+    worker on another machine). An output the flow's process cannot read fails its dataset, saying what to do."""
+    import concurrent.futures
+    import logging
+
+    from flows.fanout import IngestOptions, ingest_all
+    from flows.ingest_flow import _task_options
+    from pvdoi.settings import get_settings
+
+    settings = get_settings()
+    flow = IngestOptions.resolve(settings, data_dir=str(tmp_path / "flow"), cache_path=str(tmp_path / "flow-cache"))
+    assert _task_options(None, flow, settings) == _task_options("local:2", flow, settings) == flow
+    # Prefect's logging set-up (at the flow's import) replaced the root handler that caplog listens on
+    monkeypatch.setattr(logging.getLogger("pvdoi.flow"), "handlers", [caplog.handler])
+    with caplog.at_level(logging.WARNING, logger="pvdoi.flow"):
+        assert _task_options("tcp://127.0.0.1:8786", flow, settings) == flow.on_own_folders()
+        assert not caplog.records  # a scheduler on loopback: its workers are on this machine
+        remote = _task_options("tcp://10.0.0.5:8786", flow, settings)
+    assert "PVDOI_OUTPUT_URL is not set" in caplog.text and remote.data_dir is remote.cache_path is None
+    monkeypatch.setenv("PVDOI_DATA_DIR", str(tmp_path / "worker"))  # the worker's own settings
+    monkeypatch.setenv("PVDOI_CACHE_PATH", str(tmp_path / "worker-cache"))
+    result = remote.run(INDIA)
+    assert result.geoparquet.path == str(tmp_path / "worker" / "geoparquet" / f"{INDIA}.parquet")
+    assert (tmp_path / "worker-cache" / "run_logs" / f"{INDIA}.jsonl").exists()
+    assert not (tmp_path / "flow").exists() and not (tmp_path / "flow-cache" / "run_logs").exists()
+
+    (tmp_path / "worker").rename(tmp_path / "elsewhere")  # the flow's process on another machine: not there
+    done = concurrent.futures.Future()
+    done.set_result(result)
+    [failed] = ingest_all([INDIA], flow, lambda dataset_id: done).values()
+    assert failed.error_type == "StorageError" and f"[dataset {INDIA!r}, file '{INDIA}.parquet']" in failed.error
+    assert "set PVDOI_OUTPUT_URL" in failed.error
+
+
+def test_pvdoi_ingest_on_a_dask_scheduler_writes_the_same_files_as_with_threads(repo, workdir):
+    import json
+
+    from distributed import LocalCluster
+    from typer.testing import CliRunner
+
+    from benchmarks.digest import digests
+    from flows.cli import app
+
+    def ingest(name: str, *extra: str) -> dict:
+        done = CliRunner().invoke(app, ["ingest", INDIA, CHINA, "--json", "--data-dir", str(workdir / name),
+                                        "--cache-path", str(workdir / name / "cache"), *extra])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = ingest("dask", "--dask", cluster.scheduler_address)
+        assert "run" in cluster.scheduler.task_prefixes  # IngestOptions.run went through this scheduler
+    in_threads = ingest("threads")
+    assert {d: r["counts"] for d, r in on_dask.items()} == {d: r["counts"] for d, r in in_threads.items()}
+    assert digests(workdir / "dask") == digests(workdir / "threads") and len(digests(workdir / "dask")) == 2

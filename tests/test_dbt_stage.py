@@ -102,6 +102,35 @@ def test_a_failing_test_is_named_in_the_artifact_and_the_run_fails(repo, workdir
     assert len(_builds(workdir)) == 1  # a failed build is not recorded: the next run builds again
 
 
+def test_the_skip_check_notices_a_new_geoparquet_file_with_as_many_rows(repo, workdir):
+    """What a build is recorded as built from is each dataset's loaded file (catalog SHA-256 and load time) and row
+    count, not a hash of every row: a file whose rows changed but not their number is still built again."""
+    from flows.dataflow import run_dataset
+    from pvdoi.settings import get_settings
+    from pvdoi.transform import DbtBuild, build_inputs, dbt_vars, plan_build, record_build
+    from pvdoi.warehouse import ensure_division_areas_table, load_datasets, warehouse
+
+    database, manifest_vars = str(workdir / "w.duckdb"), dbt_vars(get_settings().manifest_path)
+    before = run_dataset(INDIA)
+    with warehouse(database) as con:
+        load_datasets(con, [before])
+    ensure_division_areas_table(database)
+    record_build(database, DbtBuild("built", "", inputs=build_inputs(database, manifest_vars)))
+    assert plan_build(database, build_inputs(database, manifest_vars)) == ("skip", None, None)
+
+    india = next(p for p in (repo.files_dir / INDIA).iterdir() if p.suffix == ".geojson")
+    doc = json.loads(india.read_bytes())
+    doc["features"][0]["properties"] = {k: "changed" if isinstance(v, str) else v
+                                        for k, v in doc["features"][0]["properties"].items()}
+    repo.replace_file(INDIA, india.name, json.dumps(doc).encode())
+    after = run_dataset(INDIA)
+    assert after.geoparquet.rows == before.geoparquet.rows and after.geoparquet.sha256 != before.geoparquet.sha256
+    with warehouse(database) as con:
+        assert load_datasets(con, [after])[0]["loaded"]
+    reason, select, changed = plan_build(database, build_inputs(database, manifest_vars))
+    assert (select, changed) == (["stg_doi__installations+", "source:raw_data"], [INDIA]), reason
+
+
 def test_a_changed_dataset_with_a_model_of_its_own_selects_that_model(tmp_path):
     """plan_build alone: the generic staging for the manifest's other datasets, a dbt_model for the one naming it."""
     from pvdoi.transform import DbtBuild, plan_build, record_build

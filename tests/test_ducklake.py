@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -28,21 +26,11 @@ CURATED = ("curated.installations", "curated.dataset_summary", "curated.country_
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def lake_uri(request, tmp_path, monkeypatch):
-    """A fresh lake with a SQLite catalog file, or a PostgreSQL catalog on a real server (pgserver) started in a
-    temporary folder (short: the server's socket lives there)."""
+    """A fresh lake with a SQLite catalog file, or a PostgreSQL catalog on a real server (pgserver)."""
     if request.param == "sqlite":
-        yield f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
-        return
-    import pgserver
-
-    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
-    server = pgserver.get_server(folder, cleanup_mode="stop")
+        return f"ducklake:sqlite:{tmp_path / 'lake' / 'catalog.sqlite'}"
     monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(tmp_path / "lake-files"))
-    try:
-        yield f"ducklake:postgres:dbname=postgres host={folder} user=postgres"
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+    return f"ducklake:postgres:{request.getfixturevalue('postgres')}"
 
 
 def _counts(database: str) -> dict[str, int]:
@@ -183,51 +171,38 @@ def test_a_load_killed_inside_its_transaction_leaves_the_previous_snapshot_of_th
 
 
 @pytest.mark.usefixtures("prefect_api")
-def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkeypatch):
+def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkeypatch, postgres):
     """The catalog several machines would share: a real PostgreSQL server; the data files in a local folder."""
-    import pgserver
-
-    folder = tempfile.mkdtemp(prefix="pvdoi-pg-")
-    server = pgserver.get_server(folder, cleanup_mode="stop")
-    try:
-        monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
-        monkeypatch.setenv("PVDOI_LAKE_CATALOG", f"postgres:dbname=postgres host={folder} user=postgres")
-        monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(workdir / "lake-files"))
-        state = _run(workdir, "pg", datasets=[INDIA, CHINA])
-        assert state.is_completed(), state.message
-        counts = _counts(f"ducklake:postgres:dbname=postgres host={folder} user=postgres")
-        assert counts["curated.installations"] == counts["prepared.int_installations_unioned"] > 1363
-        assert list((workdir / "lake-files").rglob("*.parquet"))
-    finally:
-        server.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
+    monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
+    monkeypatch.setenv("PVDOI_LAKE_CATALOG", f"postgres:{postgres}")
+    monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", str(workdir / "lake-files"))
+    state = _run(workdir, "pg", datasets=[INDIA, CHINA])
+    assert state.is_completed(), state.message
+    counts = _counts(f"ducklake:postgres:{postgres}")
+    assert counts["curated.installations"] == counts["prepared.int_installations_unioned"] > 1363
+    assert list((workdir / "lake-files").rglob("*.parquet"))
 
 
-@pytest.fixture()
-def bucket(monkeypatch):
-    """A local S3 API (moto's server on loopback) with an empty bucket; the lake's S3 settings point at it."""
-    import logging
+@pytest.fixture(params=["lake-keys", "shared-chain"])
+def bucket(request, monkeypatch):
+    """A local S3 API (moto's server on loopback) with an empty bucket, reached with the lake's own S3 settings
+    (``PVDOI_LAKE_S3_*`` with keys), or with the shared ones (``PVDOI_S3_ENDPOINT``) and the AWS credential chain
+    (``AWS_*`` variables; the loads' and dbt's secrets both without keys)."""
+    from tests.overture_release import moto_server, s3_client
 
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from tests.overture_release import reset_and_stop
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="test-key",
-                              aws_secret_access_key="test-secret", region_name="us-east-1")
+    with moto_server() as endpoint:
+        client = s3_client(endpoint, "test-key", "test-secret", "us-east-1")
         client.create_bucket(Bucket="pv-lake")
-        for key, value in {"ENDPOINT": f"http://{host}:{port}", "KEY_ID": "test-key", "SECRET": "test-secret",
-                           "REGION": "us-east-1"}.items():
-            monkeypatch.setenv(f"PVDOI_LAKE_S3_{key}", value)
+        if request.param == "lake-keys":
+            for key, value in {"ENDPOINT": endpoint, "KEY_ID": "test-key", "SECRET": "test-secret",
+                               "REGION": "us-east-1"}.items():
+                monkeypatch.setenv(f"PVDOI_LAKE_S3_{key}", value)
+        else:
+            monkeypatch.setenv("PVDOI_S3_ENDPOINT", endpoint)
+            monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+            monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
         monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", "s3://pv-lake/warehouse/")
         yield client
-    finally:
-        reset_and_stop(server)
 
 
 @pytest.mark.usefixtures("prefect_api")
@@ -243,12 +218,16 @@ def test_a_lake_with_its_data_files_in_a_bucket_loads_and_builds(repo, workdir, 
     assert not list((workdir / "s3" / "lake").rglob("*.parquet"))  # nothing beside the catalog
 
 
-def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed(repo, tmp_path):
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed(repo, tmp_path, monkeypatch, request,
+                                                                                  catalog):
     """Two `pvdoi run` processes, each with its own data folder, cache and Prefect API ("two machines"), sharing only
-    the lake's catalog and data files: both load at once, both build dbt (in turn), both exit 0."""
+    the lake's catalog and data files: both load at once, both build dbt in turn (a file lock beside a SQLite
+    catalog; a PostgreSQL advisory lock), both exit 0."""
     lake = tmp_path / "shared"
+    conninfo = f"postgres:{request.getfixturevalue('postgres')}" if catalog == "postgres" else None
     env = {**os.environ, "PYTHONPATH": ROOT, "PVDOI_WAREHOUSE_BACKEND": "ducklake",
-           "PVDOI_LAKE_CATALOG": str(lake / "catalog.sqlite"), "PVDOI_LAKE_DATA_PATH": str(lake / "files")}
+           "PVDOI_LAKE_CATALOG": conninfo or str(lake / "catalog.sqlite"), "PVDOI_LAKE_DATA_PATH": str(lake / "files")}
     runs = []
     for dataset in (INDIA, CHINA):
         own = tmp_path / dataset
@@ -258,15 +237,20 @@ def test_two_pvdoi_runs_at_once_on_different_datasets_into_one_lake_both_succeed
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [r.communicate(timeout=600)[0] for r in runs]
     assert [r.returncode for r in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
-    uri = f"ducklake:sqlite:{lake / 'catalog.sqlite'}"
+    uri = f"ducklake:{conninfo or 'sqlite:' + str(lake / 'catalog.sqlite')}"
+    monkeypatch.setenv("PVDOI_LAKE_DATA_PATH", env["PVDOI_LAKE_DATA_PATH"])  # for this process's reads
     assert set(_rows(uri)) == {INDIA, CHINA}
-    # the builds took turns (the lock beside the SQLite catalog): the second, a partial build, saw both loads
+    # the builds took turns, and the last saw both loads
     con = connect(uri, read_only=True)
     try:
         curated = dict(con.execute("select dataset_id, count(*) from curated.installations group by 1").fetchall())
+        builds = con.execute("select epoch(built_at) - seconds, epoch(built_at) from raw_data.dbt_builds "
+                             "order by built_at").fetchall()
     finally:
         con.close()
     assert curated == _rows(uri)
+    # one build each, one after the other; or one, when the second run's plan found the first had built both loads
+    assert len(builds) in (1, 2) and all(b[0] >= a[1] for a, b in zip(builds, builds[1:])), builds
 
 
 def test_the_overture_areas_load_into_a_lake_as_into_a_duckdb_file(tmp_path):

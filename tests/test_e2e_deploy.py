@@ -43,6 +43,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 POOL, FLOW = "pvdoi-process", "pv-doi-ingest"
+DEPLOYMENTS = ("ingest-all", "ingest-datasets", "refresh-force", "ingest-all-dask")
+DASK = str(Path(sys.executable).with_name("dask"))
 OK, FAILING = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
 FAULT = r"/github-api/repos/qingfengxitu/"  # the repository API of FAILING: re-read on every run
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -227,14 +229,15 @@ def run_env(server, repo_e2e, out) -> dict[str, str]:
     """The environment of the worker (and so of its flow runs): the server, the repository, the outputs."""
     return {**server.env, **repo_e2e.env(), "PVDOI_DATA_DIR": str(out / "data"), "PVDOI_CACHE_PATH": str(out / "cache"),
             "PVDOI_HTTP_BACKOFF_FACTOR": "0.01", "PREFECT_WORKER_QUERY_SECONDS": "1",
-            "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT": PREFECT}
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT": PREFECT,
+            "PVDOI_DASK_ADDRESS": ""}  # unset in the worker (else every deployment goes to Dask) and for deploy.sh
 
 
 @pytest.fixture()
 def deployed(server, run_env, out) -> dict[str, dict]:
     """``deployments/deploy.sh`` (work pool + ``prefect --no-prompt deploy --all``) run from a fresh shell."""
     _run(["bash", "deployments/deploy.sh"], run_env, out / "deploy.log")
-    return {name: server.deployment(name) for name in ("ingest-all", "ingest-datasets", "refresh-force")}
+    return {name: server.deployment(name) for name in DEPLOYMENTS}
 
 
 @pytest.fixture(scope="module")
@@ -333,12 +336,12 @@ def _shot(page, shots: Path, name: str) -> Path:
 
 
 # -- the tests ------------------------------------------------------------------------------------
-def test_deploy_all_creates_the_three_deployments(server, deployed):
+def test_deploy_all_creates_the_four_deployments(server, deployed):
     manifest_ids = load_manifest(str(ROOT / "doi_manifest.json")).ids
     spec = {d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]}
     assert set(deployed) == set(spec)
     for name, d in deployed.items():
-        assert d["entrypoint"] == "flows/ingest_flow.py:pv_doi_ingest" and d["work_pool_name"] == POOL
+        assert d["entrypoint"] == "flows.ingest_flow:pv_doi_ingest" and d["work_pool_name"] == POOL
         assert d["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
         assert d["global_concurrency_limit"]["limit"] == 1  # one writer: the next run waits (ENQUEUE)
         assert d["concurrency_options"]["collision_strategy"] == "ENQUEUE"
@@ -349,6 +352,9 @@ def test_deploy_all_creates_the_three_deployments(server, deployed):
         assert crons == [(s["cron"], True) for s in spec[name]["schedules"]]
     assert len(deployed["ingest-all"]["schedules"]) == 1 and deployed["ingest-datasets"]["schedules"] == []
     assert deployed["refresh-force"]["parameters"] == {"force_download": True}
+    # the Dask variant: on demand, a temporary local cluster of two workers unless PVDOI_DASK_ADDRESS named one
+    assert deployed["ingest-all-dask"]["parameters"] == {"dask_address": "local:2"}
+    assert deployed["ingest-all-dask"]["schedules"] == [] and "dask" in deployed["ingest-all-dask"]["tags"]
     # the server's scheduler makes the upcoming runs: nightly at 02:30 UTC, Sundays at 04:00 UTC forced
     nightly, weekly = _upcoming(server, deployed["ingest-all"]), _upcoming(server, deployed["refresh-force"])
     assert {(t.hour, t.minute) for t, _ in nightly} == {(2, 30)} and all(p == {} for _, p in nightly)
@@ -372,8 +378,7 @@ def test_run_from_the_ui_fail_retry_in_the_ui_and_watch(server, deployed, worker
                                                         browser, out, tmp_path):
     deployment_id = deployed["ingest-datasets"]["id"]
     hook_url, notifications = webhook
-    for name in ("ingest-all", "refresh-force"):  # no nightly or weekly run may cut in (the pool runs one at a time)
-        assert server.request("PATCH", f"/deployments/{deployed[name]['id']}", json={"paused": True}).is_success
+    _pause_schedules(server, deployed)
     _run([sys.executable, "deployments/alerts.py", "--webhook-url", hook_url], run_env, out / "alerts.log")
 
     # 1. the UI's Run form: two datasets from the multi-select, dbt off, submit
@@ -472,6 +477,46 @@ def test_run_from_the_ui_fail_retry_in_the_ui_and_watch(server, deployed, worker
         _shot(page, tmp_path, "7-dataset-status-artifact-right")
 
 
+def _pause_schedules(server: Server, deployed: dict[str, dict]) -> None:
+    """No nightly or weekly run may cut in (the pool runs one at a time)."""
+    for name in ("ingest-all", "refresh-force"):
+        assert server.request("PATCH", f"/deployments/{deployed[name]['id']}", json={"paused": True}).is_success
+
+
+def test_the_dask_variant_sends_its_dataset_tasks_to_a_dask_scheduler_and_worker(server, worker, run_env, out):
+    """README's set-up: ``dask scheduler``, a ``dask worker --nthreads 1`` with the project on its path and the run's
+    settings in its environment, the variant deployed with ``PVDOI_DASK_ADDRESS`` naming the scheduler; a run of
+    ``ingest-all-dask`` on the work pool's worker sends its dataset tasks through that scheduler and loads them in the
+    flow run."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    dask_env = {**run_env, "PYTHONPATH": str(ROOT)}  # the same code as the flow run's
+    scheduler = _start([DASK, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                        "--no-dashboard"], dask_env, out / "dask-scheduler.log")
+    dask_worker = _start([DASK, "worker", address, "--nthreads", "1", "--no-dashboard", "--local-directory",
+                          str(out / "dask-worker")], dask_env, out / "dask-worker.log")
+    try:
+        _run([PREFECT, "--no-prompt", "deploy", "--name", "ingest-all-dask"], {**run_env, "PVDOI_DASK_ADDRESS": address},
+             out / "deploy-dask.log")  # deploy.sh deploys --all the same way
+        deployment = server.deployment("ingest-all-dask")
+        assert deployment["parameters"] == {"dask_address": address}
+        flow_run = server.post(f"/deployments/{deployment['id']}/create_flow_run",
+                               {"parameters": {"datasets": [OK], "run_dbt": False}}).json()
+        run = server.wait_run(flow_run["id"], timeout=240)
+        assert run["state_type"] == "COMPLETED", f"{run['state']['message']}\n{_tail(out / 'dask-worker.log')}"
+        assert server.task_runs(flow_run["id"])[f"ingest-{OK}"] == ["Completed"]
+        logs = server.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [flow_run["id"]]}}}).json()
+        assert any(m["message"].startswith(f"dataset tasks on the Dask cluster at {address}") for m in logs)
+        from distributed import Client
+
+        with Client(address, timeout=30) as client:  # the scheduler ran the task
+            assert "ingest_dataset" in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+        written = {r["dataset"]: r["rows_written"] for r in server.artifact("pv-ingest-run", flow_run["id"])}
+        assert written[OK] > 0 and _rows(out / "data" / "eo_pv_data.duckdb")[OK] == written[OK]
+    finally:
+        _stop(dask_worker, "dask worker")
+        _stop(scheduler, "dask scheduler")
+
+
 def test_serve_runs_the_same_deployments_without_a_work_pool(server, deployed, repo_e2e, run_env, out):
     refused = subprocess.run([sys.executable, "deployments/serve.py"], env=run_env, cwd=ROOT, capture_output=True,
                              text=True, timeout=120, stdin=subprocess.DEVNULL)
@@ -482,14 +527,16 @@ def test_serve_runs_the_same_deployments_without_a_work_pool(server, deployed, r
         deadline = time.monotonic() + 120
         while True:  # serve.py registers the deployments of prefect.yaml, without the work pool
             assert proc.poll() is None, f"serve.py exited {proc.returncode}:\n{_tail(log)}"
-            assert time.monotonic() < deadline, f"serve.py registered nothing after 120 s:\n{_tail(log)}"
-            found = server.request("GET", f"/deployments/name/{FLOW}/refresh-force")
-            if found.is_success and found.json()["work_pool_name"] is None:
+            assert time.monotonic() < deadline, f"serve.py registered not all after 120 s:\n{_tail(log)}"
+            found = [server.request("GET", f"/deployments/name/{FLOW}/{name}") for name in DEPLOYMENTS]
+            if all(f.is_success and f.json()["work_pool_name"] is None for f in found):
                 break
             time.sleep(0.5)
-        served = {n: server.deployment(n) for n in ("ingest-all", "ingest-datasets", "refresh-force")}
+        served = {n: server.deployment(n) for n in DEPLOYMENTS}
         assert [s["schedule"]["cron"] for s in served["ingest-all"]["schedules"]] == ["30 2 * * *"]
         assert served["refresh-force"]["parameters"] == {"force_download": True}
+        assert served["ingest-all-dask"]["parameters"] == {"dask_address": "local:2"}  # as deploy.sh's default
+        assert {d["entrypoint"] for d in served.values()} == {"flows.ingest_flow.pv_doi_ingest"}  # a module path
         assert all(d["global_concurrency_limit"]["limit"] == 1 for d in served.values())
         flow_run = server.post(f"/deployments/{served['ingest-datasets']['id']}/create_flow_run",
                                {"parameters": {"datasets": [OK], "run_dbt": False}}).json()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 from prefect.flow_engine import run_flow
 from prefect.states import AwaitingRetry
 
@@ -50,6 +50,11 @@ def test_all_datasets_load_and_reloading_does_not_duplicate(repo, workdir):
     assert rows == {d: r.counts["written"] for d, r in results.items()}
     again = pv_doi_ingest(**_params(workdir), return_state=True)
     assert again.is_completed() and _rows(workdir) == rows
+    with get_client(sync_client=True) as client:  # updated at most every second, always at the end
+        [progress] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pv-ingest-progress"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[again.state_details.flow_run_id])))
+    assert float(progress.data) == 100.0
     con = connect(str(workdir / "data" / "eo_pv_data.duckdb"), read_only=True)
     catalog = con.execute("SELECT dataset_id, doi, features_written, files FROM raw_data.datasets").fetchall()
     index = con.execute("SELECT index_name FROM duckdb_indexes() WHERE table_name = 'doi_pv_features'").fetchall()

@@ -18,7 +18,7 @@ from tests.conftest import ROOT
 # One run of a command-line process: the temporary server (each launch's `migrate` recorded), and a flow run on it,
 # which fails if the server's database lacks Prefect's tables; its heartbeat interval is printed too.
 SCRIPT = textwrap.dedent("""
-    import json, sys
+    import gc, json, sys
     import flows.prefect_api as api
 
     launches = []
@@ -34,6 +34,7 @@ SCRIPT = textwrap.dedent("""
             return get_current_settings().flows.heartbeat_frequency
 
         print("heartbeat", heartbeat_frequency())
+        print("collector on", gc.isenabled())  # off while both processes import, on again for the run
     print(json.dumps(launches))
 """)
 
@@ -44,7 +45,38 @@ def _run(home: Path, **env: str) -> list[bool]:
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "heartbeat None" in done.stdout  # a temporary server stops with the run: nothing to watch heartbeats
+    assert "collector on True" in done.stdout
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+LAUNCHES = textwrap.dedent("""
+    import atexit, sys
+    import flows.prefect_api as api
+
+    launched = []
+    start = api._start_server
+    api._start_server = lambda port, *, migrate: launched.append(
+        (start(port, migrate=migrate), "typer" in sys.modules, "prefect" in sys.modules)) or launched[-1][0]
+    atexit.register(lambda: print("launched", [(imported, server.poll() is not None)
+                                               for server, *imported in launched]))  # runs last: after the CLI's
+    sys.argv = ["pvdoi", *sys.argv[1:]]
+    import flows.cli
+
+    flows.cli.main()
+""")
+
+
+@pytest.mark.parametrize("args", [["run", "not_a_dataset"], ["run", "--no-such-option"]], ids=["run", "bad-option"])
+def test_pvdoi_run_launches_its_server_before_its_own_imports_and_stops_it(tmp_path, args):
+    """`pvdoi run` launches the temporary server before the command line's modules import (a quarter of a second)
+    and Prefect's (seconds): the server boots meanwhile; the run uses that one, and it is stopped even when
+    nothing used it (an option the command refuses)."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "home")}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-c", LAUNCHES, *args, "--data-dir", str(tmp_path / "data")], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == (1 if args[1] == "not_a_dataset" else 2), done.stderr[-3000:]
+    assert "launched [([False, False], True)]" in done.stdout, done.stdout + done.stderr[-3000:]
 
 
 def test_migrations_are_checked_until_noted_and_again_when_the_database_changes(tmp_path):

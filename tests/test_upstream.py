@@ -18,7 +18,7 @@ from flows.cli import app
 from pvdoi import DEFAULT_MANIFEST, upstream
 from pvdoi.manifest import load_manifest, parse_manifest
 from pvdoi.settings import get_settings
-from pvdoi.upstream import Upstream, check_dataset, check_upstream, upstream_notes
+from pvdoi.upstream import Upstream, UpstreamCheck, check_dataset, check_upstream, upstream_notes
 from tests.conftest import write_manifest
 
 UK = "uk_crowdsourced_pv_2020"  # zenodo, no concept id in the look-alike's table
@@ -279,3 +279,18 @@ def test_every_run_s_status_artifact_carries_the_upstream_line(repo, workdir):
     assert notes[INDIA].startswith("current: follows main; newest commit"), notes[INDIA]  # ingested just now
     kept = json.loads((workdir / "data" / "dataset_status.json").read_text())
     assert {d: kept[d]["upstream"] for d in (UK, INDIA)} == notes
+
+
+def test_a_run_asks_once_at_its_start_and_judges_a_branch_against_its_own_success(repo):
+    """The flow starts the check with its datasets and reads the notes at its end: the repositories are asked once,
+    while the run works, and a followed branch is judged against the last success the run itself recorded."""
+    check = UpstreamCheck([UK, INDIA, "nope"], str(DEFAULT_MANIFEST))
+    first = check.notes({INDIA: None})
+    repo.publish_new_version(UK)
+    repo.publish_new_version(INDIA)  # both after the run asked: not in its notes
+    second = check.notes({INDIA: _recent()})
+    assert first[UK] == second[UK] and second[UK].startswith("current: record 4059881")
+    assert first[INDIA].startswith("unknown: never ingested") and second[INDIA].startswith("current: follows main")
+    assert second["nope"] == "unknown: not in the manifest"
+    asked_again = UpstreamCheck([UK, INDIA], str(DEFAULT_MANIFEST)).notes({INDIA: _recent()})
+    assert asked_again[UK].startswith("newer") and asked_again[INDIA].startswith("newer"), asked_again

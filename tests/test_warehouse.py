@@ -89,6 +89,18 @@ def test_the_load_task_loads_spatial_only_when_rows_change_or_the_schema_is_inco
     assert not os.path.exists(db + ".wal")
 
 
+def test_the_division_areas_table_is_made_with_spatial_and_then_only_checked(workdir, monkeypatch):
+    db, loads = str(workdir / "warehouse.duckdb"), []
+    load = w.divisions.load_extension
+    monkeypatch.setattr(w.divisions, "load_extension", lambda con, name: loads.append(name) or load(con, name))
+    w.ensure_division_areas_table(db)
+    assert loads == ["spatial"]  # GEOMETRY columns
+    w.ensure_division_areas_table(db)  # every run with dbt: there already, nothing loaded
+    assert loads == ["spatial"]
+    with w.warehouse(db) as con:
+        assert con.execute(f"SELECT count(*) FROM {w.divisions.TABLE}").fetchone()[0] == 0
+
+
 def test_connect_installs_spatial_from_its_wheel_when_duckdb_has_none(tmp_path):
     """A machine whose DuckDB extension directory is empty (a fresh HOME) gets spatial from the wheel, offline,
     on read-write and read-only connections alike."""

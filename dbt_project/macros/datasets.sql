@@ -19,10 +19,15 @@
     '{{ value | string | replace("'", "''") }}'
 {%- endmacro %}
 
+{#- A parenthesised SQL list of strings, `('a', 'b')`, or `(null)` for no values (`x in (null)` holds for no row). -#}
+{% macro sql_values(values) -%}
+    ({% for value in values %}{{ sql_string(value) }}{% if not loop.last %}, {% endif %}{% else %}null{% endfor %})
+{%- endmacro %}
+
 {#- `column in ('a', 'b')`, or `false` for no values. -#}
 {% macro sql_in(column, values) -%}
     {%- if values | length -%}
-        {{ column }} in ({% for value in values %}{{ sql_string(value) }}{% if not loop.last %}, {% endif %}{% endfor %})
+        {{ column }} in {{ sql_values(values) }}
     {%- else -%}
         false
     {%- endif -%}

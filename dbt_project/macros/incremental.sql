@@ -36,16 +36,32 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook (outside the model's transaction: the Python model reads the table through another connection) of a
-    table that keeps its rows from one build to the next: delete the rows of installations that are no longer in
-    `installations` (the union) or belong to a changed dataset, all rows in a full build (--full-refresh) or without
-    the var; the model then adds the installations it lacks (installation_shape_metrics). -#}
+{#- Pre-hook of a model keyed by installation whose rows depend on the installation alone (installation_shape_metrics):
+    delete the rows of installations that belong to a changed dataset or are no longer in `installations` (the union,
+    already updated), all rows without the var; the model then inserts the changed datasets' rows. -#}
 {% macro delete_changed_installations(installations) -%}
-    {%- set existing = load_relation(this) -%}
-    {%- if existing is not none and existing.is_table -%}
-        {%- set partial = not should_full_refresh() and changed_datasets() is not none -%}
+    {%- if is_incremental() -%}
         delete from {{ this }} where installation_key not in (
             select installation_key from {{ installations }}
-            where {% if partial %}not ({{ sql_in('dataset_id', changed_datasets()) }}){% else %}false{% endif %})
+            where installation_key is not null and not ({{ is_changed_dataset('dataset_id') }}))
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The relation a generic test reads (dbt's get_where_subquery, overridden here): the model filtered by the test's
+    `where` config, as dbt does. A `where` may name the changed datasets as `__changed_datasets__`, e.g.
+    `where: "dataset_id in __changed_datasets__"`: in a partial build (the var) the test then reads only the rows the
+    build inserted again, those of the changed datasets; in any other build the condition is dropped and the test
+    reads every row. Tests that must see every row (unique, row counts, columns taken from other datasets' rows)
+    carry no such condition. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if where and '__changed_datasets__' in where -%}
+        {%- set changed = changed_datasets() -%}
+        {%- set where = none if changed is none else where | replace('__changed_datasets__', sql_values(changed)) -%}
+    {%- endif -%}
+    {%- if where -%}
+        {{ return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') }}
+    {%- else -%}
+        {{ return(relation) }}
     {%- endif -%}
 {%- endmacro %}

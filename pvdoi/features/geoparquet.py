@@ -17,8 +17,10 @@ from geopandas.io.arrow import _geopandas_to_arrow  # geopandas' GeoParquet enco
 from pvdoi.atomic import publish, sha256_file
 from pvdoi.errors import StorageError
 from pvdoi.features import parts as file_parts
+from pvdoi.features import shared as shared_output
 from pvdoi.features.stream import BatchesDisagree, FeatureStream, StandardisedFeatures
 from pvdoi.features.writer import RowGroupWriter
+from pvdoi.objectstore import Bucket
 
 log = logging.getLogger("pvdoi.write")
 METADATA_KEY = b"pvdoi"  # the dataset's reference (DOI, citation, licence, creators, year, ...) as JSON
@@ -31,21 +33,29 @@ def geoparquet_path(data_dir: str, dataset_id: str) -> str:
 
 
 def write_geoparquet(features: StandardisedFeatures, data_dir: str, *, reuse: bool = True,
-                     reference: dict | None = None) -> dict:
+                     reference: dict | None = None, shared: Bucket | None = None) -> dict:
     """Stream ``features`` into the dataset's GeoParquet file (zstd, bbox covering column); its path, size, SHA-256,
     rows and counts. ``reference`` (:func:`pvdoi.citation.reference`: DOI, citation, licence, creators, ...) is
     written as JSON under the file's ``pvdoi`` metadata key (see :func:`file_reference`).
 
     With ``reuse``, the rows of source files unchanged since the previous file was written are taken from it
     instead of being read and standardised again (see :mod:`pvdoi.features.parts`).
+
+    With ``shared`` (``PVDOI_OUTPUT_URL``), the output of the same inputs found there is taken as it is (with
+    ``reuse``); otherwise the file written here is published there, and its path is the object's URL (see
+    :mod:`pvdoi.features.shared`).
     """
     dataset_id = features.spec.id
+    key = shared_output.inputs_key(features, reference) if shared is not None else None
+    if shared is not None and reuse and (found := shared_output.find(shared, dataset_id, key)) is not None:
+        return found
     final = geoparquet_path(data_dir, dataset_id)
     os.makedirs(os.path.dirname(final), exist_ok=True)
     locks = os.path.join(data_dir, "locks")
     os.makedirs(locks, exist_ok=True)
     with FileLock(os.path.join(locks, f"geoparquet-{dataset_id}.lock")):  # one writer per dataset
-        return _write(features, final, dataset_id, reuse=reuse, reference=reference)
+        result = _write(features, final, dataset_id, reuse=reuse, reference=reference)
+    return shared_output.publish(shared, dataset_id, key, result) if shared is not None else result
 
 
 def file_reference(path: str) -> dict | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import socket
 import struct
@@ -108,6 +109,15 @@ class RepoServer(_PublishedFiles, _FaultInjection, _VersionsApi, _DoiApi, _RepoA
         """How many logged requests have ``path_substring`` in their path (query included)."""
         with self._lock:
             return sum(path_substring in path for _, path in self.requests)
+
+    def downloads(self) -> int:
+        """How many logged requests asked for a file's bytes (a Zenodo file's content, a figshare download, a GitHub
+        raw file), not for an API's answer."""
+        with self._lock:
+            return sum(bool(_DOWNLOAD.search(path)) for method, path in self.requests if method == "GET")
+
+
+_DOWNLOAD = re.compile(r"^/zenodo/api/records/\d+/files/.+/content|^/figshare/ndownloader/|^/github-raw/")
 
 
 class _Server(ThreadingHTTPServer):

@@ -3,7 +3,8 @@
 The flow's load tasks and the dbt task open the database, one after another. A file lock beside it serialises
 writers on one machine (a second waits up to ``lock_timeout_s`` and then fails with a message naming the lock);
 DuckDB's own single-writer lock stops writers from other machines sharing the file. A DuckLake warehouse
-(``ducklake:`` URI, :mod:`pvdoi.warehouse.lake`) takes no lock: its writers commit transactions side by side.
+(``ducklake:`` URI, :mod:`pvdoi.warehouse.lake`) takes no lock for its loads: its writers commit transactions side
+by side; its dbt builds take turns (:func:`warehouse_lock`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pvdoi.duckdb_ext import connect, load_extension
 from pvdoi.errors import WarehouseError
 from pvdoi.duckdb_ext import catalog_file, is_lake
 from pvdoi.warehouse.lake import lake_warehouse
+from pvdoi.warehouse.pglock import advisory_lock
 
+PG_LAKE = "ducklake:postgres:"  # a lake whose catalog is PostgreSQL: what follows is its libpq conninfo
 RTREE = "doi_pv_features_geometry_rtree"
 RTREE_DDL = f"CREATE INDEX IF NOT EXISTS {RTREE} ON raw_data.doi_pv_features USING RTREE (geometry);"
 DDL = """
@@ -81,13 +84,18 @@ def require_warehouse(path: str, error: type[Exception] = WarehouseError) -> str
 
 @contextmanager
 def warehouse_lock(path: str, *, lock_timeout_s: float = 600.0):
-    """Hold the warehouse's writer lock; a second run waits, then fails with a clear message (for a lake: the lock
-    beside a SQLite catalog, none for a PostgreSQL one)."""
+    """Hold the warehouse's writer lock; a second run waits, then fails with a clear message. For a lake (whose
+    loads never lock) it is the dbt build's: a file lock beside a SQLite catalog (one machine), a PostgreSQL advisory
+    lock in a PostgreSQL catalog's database (several machines; released when its holder's session ends)."""
+    if path.startswith(PG_LAKE):
+        with advisory_lock(path.removeprefix(PG_LAKE), "dbt build", timeout_s=lock_timeout_s):
+            yield
+        return
     if is_lake(path):
-        if catalog_file(path) is None:  # a PostgreSQL catalog: machines share no file (dbt builds retry instead)
+        if catalog_file(path) is None:  # another catalog (a DuckDB file: one process at a time anyway)
             yield
             return
-        path = catalog_file(path)  # a SQLite catalog, one machine: dbt builds take turns (loads never lock)
+        path = catalog_file(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     lock = FileLock(os.path.abspath(path) + ".lock")
     try:

@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 import duckdb
 
 from pvdoi.citation import catalog_reference
-from pvdoi.duckdb_ext import connect, load_extension
+from pvdoi.duckdb_ext import connect, load_extension, s3_secret
 from pvdoi.errors import WarehouseError
+from pvdoi.objectstore import is_url
 from pvdoi.results import DatasetResult
 from pvdoi.settings import get_settings
 from pvdoi.warehouse.connection import RTREE, RTREE_DDL, require_warehouse
@@ -35,7 +36,9 @@ def load_datasets(con, reports: list[DatasetResult]) -> list[dict]:
     # benchmark scale 1 a second one made the 265,000-row load no faster (it takes 2 s) and read two row groups at
     # once; the flow loads a dataset while others are still read and standardised, so the cores are taken anyway
     # (64MB and one thread peaked at 370 MB of RSS for that load, 256MB and two threads at 570-710 MB)
-    con.execute(f"SET memory_limit = '{get_settings().warehouse_memory_limit}'")
+    settings = get_settings()
+    limit = settings.lake_memory_limit if in_lake(con) else settings.warehouse_memory_limit
+    con.execute(f"SET memory_limit = '{limit}'")
     con.execute("SET threads = 1")
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if changed:
@@ -92,6 +95,9 @@ def _load_dataset(con, report: DatasetResult) -> dict:
         return {"dataset_id": dataset_id, "rows": rows, "loaded": False, "deleted": 0}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     counts = report.counts
+    if is_url(parquet.path):  # a shared output (PVDOI_OUTPUT_URL): read where it is, with the PVDOI_S3_* settings
+        bucket = parquet.path.removeprefix("s3://").split("/", 1)[0]
+        s3_secret(con, "pvdoi_outputs", f"s3://{bucket}/", get_settings().s3())
     con.execute("BEGIN TRANSACTION")
     try:
         deleted = con.execute("DELETE FROM raw_data.doi_pv_features WHERE dataset_id = ?",

@@ -100,8 +100,9 @@ def _conflict_text(text: str) -> bool:
 
 def retry_conflicted_build(database_path: str, build_once):
     """``build_once()`` (a :class:`pvdoi.transform.DbtBuild`); on a lake, run again whole when it failed on a write
-    conflict with another writer (another run's loads or dbt build: a refused commit, or a model's relation created
-    or renamed by both at once), up to ``BUILD_ATTEMPTS`` times with random exponential backoff; the last build's
+    conflict with another writer (another run's loads: a refused commit; or a dbt build by something that does not
+    take the build lock, :func:`pvdoi.warehouse.warehouse_lock`: a model's relation created or renamed by both at
+    once), up to ``BUILD_ATTEMPTS`` times with random exponential backoff; the last build's
     result either way. A DuckDB file has one writer: built once."""
     if not is_lake(database_path):
         return build_once()

@@ -1,4 +1,4 @@
--- The Python model measured every polygonal installation, and nothing else.
+-- The shape metrics measure every polygonal installation, and nothing else.
 select
     installations.installation_key,
     installations.geometry_class,
