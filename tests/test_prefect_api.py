@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent("""
             return get_current_settings().flows.heartbeat_frequency
 
         print("heartbeat", heartbeat_frequency())
-        print("collector on", gc.isenabled())  # off while both processes import, on again for the run
+        print("collector", gc.isenabled(), gc.get_threshold())  # as it was, once both processes imported
     print(json.dumps(launches))
 """)
 
@@ -45,7 +45,7 @@ def _run(home: Path, **env: str) -> list[bool]:
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "heartbeat None" in done.stdout  # a temporary server stops with the run: nothing to watch heartbeats
-    assert "collector on True" in done.stdout
+    assert "collector True (700, 10, 10)" in done.stdout
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
