@@ -183,6 +183,43 @@ def test_a_run_on_a_postgres_catalog_lake_passes_dbt_build(repo, workdir, monkey
     assert list((workdir / "lake-files").rglob("*.parquet"))
 
 
+@pytest.mark.usefixtures("prefect_api")
+def test_one_changed_dataset_on_a_lake_rebuilds_what_depends_on_it_and_equals_a_full_build(repo, workdir,
+                                                                                           monkeypatch):
+    """The partial build on a lake: the incremental models' delete+insert of one dataset runs as DuckLake
+    transactions, and the lake's tables then equal those of a forced full build."""
+    import json
+
+    from tests.test_dbt_project import assert_same_tables, dbt_tables
+
+    monkeypatch.setenv("PVDOI_WAREHOUSE_BACKEND", "ducklake")
+    lake = f"ducklake:sqlite:{workdir / 'inc' / 'lake' / 'catalog.sqlite'}"
+    assert _run(workdir, "inc", datasets=[INDIA, CHINA]).is_completed()
+    india = next(p for p in (repo.files_dir / INDIA).iterdir() if p.suffix == ".geojson")
+    doc = json.loads(india.read_bytes())
+    doc["features"] = doc["features"][:100]
+    repo.replace_file(INDIA, india.name, json.dumps(doc).encode())
+
+    state = _run(workdir, "inc", datasets=[INDIA, CHINA])
+    assert state.is_completed(), state.message
+    con = connect(lake, read_only=True)
+    try:
+        selected = [s for (s,) in con.execute("select selected from raw_data.dbt_builds order by built_at").fetchall()]
+    finally:
+        con.close()
+    assert selected == [None, "stg_doi__installations+ source:raw_data"]  # a full build, then the partial one
+    partial = dbt_tables(lake)
+    assert sum(1 for r in partial["curated.installations"][1] if INDIA in r) == 100
+    assert len(partial["curated.installations"][1]) > 100
+
+    from flows.ingest_flow import pv_doi_ingest
+
+    forced = pv_doi_ingest(datasets=[INDIA, CHINA], data_dir=str(workdir / "inc"), cache_path=str(workdir / "cache"),
+                           overture=False, force_dbt=True, return_state=True)
+    assert forced.is_completed(), forced.message
+    assert_same_tables(partial, dbt_tables(lake))
+
+
 @pytest.fixture(params=["lake-keys", "shared-chain"])
 def bucket(request, monkeypatch):
     """A local S3 API (moto's server on loopback) with an empty bucket, reached with the lake's own S3 settings
