@@ -19,18 +19,18 @@ console = Console(width=None if sys.stdout.isatty() else 80, highlight=False)
 def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, log_path: str | None = None) -> None:
     """One short row per dataset; under it, where the outputs are, licence and GDAL warnings, each failure, the dbt
     stage and the log file."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0), title="pvdoi datasets",
-                  title_justify="left")
-    table.add_column("dataset", overflow="fold", ratio=1)
+    # one space between columns and none at the edges: the longest dataset id (40 characters) fits in 80 columns
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=0, title="pvdoi datasets", title_justify="left")
+    table.add_column("dataset", overflow="ellipsis", no_wrap=True, ratio=1)  # narrower terminals: cut, never folded
     for name in ("status", "rows", "drop", "MB", "cache", "s"):
-        table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True)
+        table.add_column(name, justify="left" if name == "status" else "right", no_wrap=True, min_width=len(name) + 1)
     for dataset_id, r in results.items():
         if not r.ok:
             table.add_row(dataset_id, "[red]failed[/red]", "", "", "", "", "")
             continue
         table.add_row(dataset_id, "[green]ok[/green]", f"{r.counts['written']:,}", f"{r.dropped:,}",
-                      f"{r.downloaded_bytes / 2**20:.1f}", f"{len(r.cache.hits)}/{len(r.cache.misses)}",
-                      f"{r.duration_s:.1f}")
+                      _figure(r.downloaded_bytes / 2**20), f"{len(r.cache.hits)}/{len(r.cache.misses)}",
+                      _figure(r.duration_s))
     console.print(table)
     for where in sorted({_where(r.geoparquet.path) for r in results.values() if r.ok}):
         console.print(f"GeoParquet: {where}", soft_wrap=True)
@@ -50,6 +50,11 @@ def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, lo
             console.print(line)
     if log_path:
         console.print(f"log: {_short(log_path)}", soft_wrap=True)
+
+
+def _figure(x: float) -> str:
+    """Megabytes or seconds in at most four characters for most: a decimal below 10, whole numbers above."""
+    return f"{x:.1f}" if x < 9.95 else f"{x:,.0f}"
 
 
 def dbt_lines(dbt: dict) -> list[str]:

@@ -1,11 +1,11 @@
 """Overture Maps divisions: the country and region areas around the installations, from GeoParquet on S3.
 
-DuckDB's ``httpfs`` reads the release's ``theme=divisions/type=division_area`` files with the filter on the
-``bbox`` struct pushed into the Parquet scan (row groups outside the installations' extent are skipped). Every
-failure names the URL and the release: an unreachable source or an empty answer never becomes an empty table.
-Each area is also cut into pieces of at most 256 vertices, like PostGIS's ST_Subdivide: a centroid-in-polygon
-join against a million-vertex coastline costs milliseconds per installation, against its pieces microseconds.
-The areas and their pieces go to one Parquet file, which :func:`pvdoi.warehouse.load_division_areas` loads.
+DuckDB's ``httpfs`` reads the release's ``theme=divisions/type=division_area`` files with the filter on the ``bbox``
+struct pushed into the Parquet scan (row groups outside the installations' extent are skipped). Every failure names the
+URL and the release: an unreachable source or an empty answer never becomes an empty table. Each area is also cut into
+pieces of at most 256 vertices, like PostGIS's ST_Subdivide: a centroid-in-polygon join against a million-vertex
+coastline costs milliseconds per installation, against its pieces microseconds. The areas and their pieces go to one
+Parquet file, which :func:`pvdoi.warehouse.load_division_areas` loads.
 """
 
 from __future__ import annotations
@@ -70,8 +70,7 @@ def s3_access(settings: Settings, *, endpoint: str | None = None) -> S3Access:
     endpoint = endpoint or settings.overture_s3_endpoint
     use_ssl, url_style = settings.overture_s3_use_ssl, settings.overture_s3_url_style
     if endpoint:
-        scheme, _, host = endpoint.rpartition("://")
-        endpoint = host.rstrip("/")
+        scheme, _, endpoint = endpoint.rstrip("/").rpartition("://")
         use_ssl = (scheme != "http") if use_ssl is None else use_ssl
     return S3Access(
         region=settings.overture_s3_region, endpoint=endpoint, use_ssl=True if use_ssl is None else use_ssl,
@@ -246,5 +245,6 @@ def _source_error(exc: duckdb.Error, where: str) -> OvertureSourceError:
     if isinstance(status, int) and status in (401, 403):
         return OvertureSourceError(f"{where}: access denied (HTTP {status}); check the S3 endpoint and keys ({text})")
     if (isinstance(status, int) and status >= 500) or re.search(r"connect|timed? ?out|resolve", text, re.I):
-        return OvertureUnreachableError(f"{where} is unreachable: {text}")
+        reason = re.sub(r" (error )?for HTTP \w+ to '[^']*'", "", text)  # without the request URL, once more
+        return OvertureUnreachableError(f"{where} is unreachable: {reason} (offline? --no-overture skips the areas)")
     return OvertureSourceError(f"{where}: {text}")

@@ -209,3 +209,28 @@ def test_retries_reach_the_dataset_row_and_not_the_terminal_lines(repo):
     retrying = logging.LogRecord("urllib3.connectionpool", logging.WARNING, "", 0, "Retrying (Retry(total=4))", (),
                                  None)
     assert not _counted_by_the_display(retrying)
+
+
+def test_every_dataset_row_of_the_summary_fits_one_line_of_80_columns(monkeypatch):
+    """The longest dataset ids (40 characters) with the widest figures: each row whole on its own line."""
+    from rich.console import Console
+
+    from flows import summary
+    from pvdoi import DEFAULT_MANIFEST
+    from pvdoi.manifest import load_manifest
+    from pvdoi.results import DatasetResult, GeoParquetOutput
+
+    ids = [d.id for d in load_manifest(DEFAULT_MANIFEST).datasets]
+    results = {i: DatasetResult(i, counts={"read": 265_406, "written": 265_402}, downloaded_bytes=999 * 2**20,
+                                duration_s=123.4, geoparquet=GeoParquetOutput(f"/d/{i}.parquet", "0", 1, 265_402))
+               for i in ids}
+    results[ids[0]] = DatasetResult(ids[0], status="failed", error="x", error_type="DownloadError")
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    monkeypatch.setattr(summary, "console", console)
+    monkeypatch.setattr(summary, "STDERR", console)
+    summary.print_summary(results)
+    lines = console.export_text().splitlines()
+    assert max(len(i) for i in ids) >= 40
+    for i in ids:
+        [row] = [line for line in lines if line.startswith(i + " ")]
+        assert ("failed" if i == ids[0] else "265,402") in row and len(row) <= 80, lines

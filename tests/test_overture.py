@@ -144,8 +144,9 @@ def test_wrong_release_fails_naming_url_and_release_and_keeps_the_loaded_rows(lo
 
 def test_unreachable_source_is_a_transient_error_naming_url_and_release(loaded, settings):
     database = loaded[0]
-    with pytest.raises(OvertureUnreachableError, match=rf"release '{RELEASE}' at s3://{BUCKET}/.* is unreachable"):
+    with pytest.raises(OvertureUnreachableError, match=rf"release '{RELEASE}' at s3://{BUCKET}/.* is unreachable") as e:
         fetch_and_load(str(database), enable_caching=False, s3_endpoint=DEAD_ENDPOINT, settings=settings)
+    assert "--no-overture skips" in str(e.value) and "HTTP" not in str(e.value)  # the hint, not the request URL again
 
 
 def test_empty_answer_for_a_nonempty_bbox_is_an_error(loaded, s3_server):
