@@ -3,15 +3,16 @@ what each successful build was built from, so an unchanged warehouse is not buil
 
 What a build is a function of: each dataset's rows in ``raw_data`` (its catalog entry's GeoParquet SHA-256 and load
 time, and its row count, which catches rows added or deleted by hand), the Overture areas (release, URL, bbox, rows),
-the dbt project's files, and the vars. Each successful build
-appends that record to ``raw_data.dbt_builds``.
+the dbt project's files, and the vars. Each successful build appends that record to ``raw_data.dbt_builds``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ log = logging.getLogger("pvdoi.dbt")
 BUILDS = "raw_data.dbt_builds"
 _PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "models", "macros", "tests")
 _DBT_SCHEMAS = ("staging", "prepared", "curated")
+CHANGED_ENV = "PVDOI_DBT_CHANGED_DATASETS"  # macro changed_datasets (dbt_project/macros/incremental.sql)
 GENERIC_STAGING = "stg_doi__installations"  # every dataset without a dbt_model of its own (macro stg_installations)
 
 
@@ -154,16 +156,17 @@ def run_build(database_path: str, target_dir: str, *, dbt_vars: dict, select: li
 
     args = ["build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", target_dir, "--log-path", str(Path(target_dir) / "logs"), "--quiet",
-            "--vars", json.dumps({**dbt_vars, "database_path": database_path,
-                                  **({"changed_datasets": changed} if select and changed is not None else {})})]
-    if threads:
-        args += ["--threads", str(threads)]
+            "--vars", json.dumps({**dbt_vars, "database_path": database_path})]
+    args += ["--threads", str(threads)] if threads else []
     args += ["--select", *select, "--exclude-resource-type", "unit_test"] if select else ["--full-refresh"]
     release_freed_memory()
     started = time.perf_counter()
+    # the changed datasets not as a var: with the same vars every build, dbt keeps the last parse (partial parsing)
+    os.environ[CHANGED_ENV] = json.dumps(changed) if select and changed is not None else ""
     try:
         result = (runner or dbtRunner(callbacks=[event])).invoke(args)
     finally:
+        os.environ.pop(CHANGED_ENV, None)
         release_dbt_duckdb()
     seconds = round(time.perf_counter() - started, 3)
     if result.exception is not None and result.result is None:
@@ -183,10 +186,8 @@ def release_freed_memory() -> None:
 
     gc.collect()
     pyarrow.default_memory_pool().release_unused()
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def record_build(database_path: str, build: DbtBuild) -> None:
@@ -227,17 +228,16 @@ def _last_build(database_path: str) -> tuple[dict, int, int] | None:
     try:
         exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw_data' "
                              "AND table_name = 'dbt_builds'").fetchone()[0]
-        row = con.execute(f"SELECT inputs, relations FROM {BUILDS} ORDER BY built_at DESC LIMIT 1").fetchone() \
-            if exists else None
+        row = exists and con.execute(f"SELECT inputs, relations FROM {BUILDS} ORDER BY built_at DESC").fetchone()
         return (json.loads(row[0]), row[1], _relations_of(con)) if row else None
     finally:
         con.close()
 
 
 def _relations_of(con) -> int:
-    schemas = ", ".join(f"'{s}'" for s in _DBT_SCHEMAS)
-    return con.execute(f"SELECT count(*) FROM duckdb_tables() WHERE schema_name IN ({schemas})").fetchone()[0] + \
-        con.execute(f"SELECT count(*) FROM duckdb_views() WHERE schema_name IN ({schemas})").fetchone()[0]
+    return con.execute("SELECT (SELECT count(*) FROM duckdb_tables() WHERE list_contains($s, schema_name)) + "
+                       "(SELECT count(*) FROM duckdb_views() WHERE list_contains($s, schema_name))",
+                       {"s": list(_DBT_SCHEMAS)}).fetchone()[0]
 
 
 if __name__ == "__main__":  # python -m pvdoi.transform --vars [MANIFEST]: the vars for dbt run by hand

@@ -82,6 +82,8 @@ def test_one_changed_dataset_rebuilds_what_depends_on_it_and_equals_a_full_build
     assert 100 < len(partial["prepared.int_installations_unioned"][1])
     india_rows = sum(1 for r in partial["curated.installations"][1] if INDIA in r)
     assert india_rows == 100  # the incremental models deleted India's old rows and inserted its new ones
+    dbt_log = (workdir / "data" / "dbt_target" / "logs" / "dbt.log").read_text()
+    assert dbt_log.count("Unable to do partial parsing") == 1  # the first build's; the partial one kept its parse
 
     assert _run(workdir, force_dbt=True).is_completed()  # --full-refresh: every table rebuilt whole
     assert_same_tables(partial, _tables(workdir))

@@ -57,7 +57,9 @@ insert into {{ this }} by name {{ cross_dataset_matches(installations, [join]) }
 {%- endfor -%}
 with
 
-installations as (
+-- read by each side of each join with its dataset filter (`not materialized`: a CTE named twice is otherwise copied
+-- whole, every installation's geometry, before the join)
+installations as not materialized (
 
     select
         installation_key,

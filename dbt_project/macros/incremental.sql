@@ -1,15 +1,19 @@
 {#-
-    Incremental models keyed by dataset. A partial build (pvdoi.transform.plan_build) passes the var
-    `changed_datasets`: the datasets whose rows changed, appeared or left since the last build. An incremental model
+    Incremental models keyed by dataset. A partial build (pvdoi.transform.plan_build) names the changed
+    datasets (macro changed_datasets): those whose rows changed, appeared or left since the last build. An incremental model
     then deletes the rows of those datasets (pre-hook delete_changed_datasets) and inserts them again from its SQL,
     restricted to them by is_changed_dataset. Rows of a dataset no longer in the manifest are deleted too. Without
-    the var (dbt run by hand on an existing warehouse) every dataset counts as changed: all rows are deleted and
+    them (dbt run by hand on an existing warehouse) every dataset counts as changed: all rows are deleted and
     inserted again. A full build (--full-refresh, or no table yet) creates the table whole.
 -#}
 
-{#- The datasets a partial build updates (the var), or none for all of them. -#}
+{#- The datasets a partial build updates, or none for all of them: the var `changed_datasets` (dbt run by hand), else
+    the environment variable PVDOI_DBT_CHANGED_DATASETS (a JSON list; unset or empty: none), which the flow sets: a
+    var that changes from build to build makes dbt parse the whole project again (2 to 3 s), an environment
+    variable read only when models and tests run does not. -#}
 {% macro changed_datasets() -%}
-    {{ return(var('changed_datasets', none)) }}
+    {%- set from_env = env_var('PVDOI_DBT_CHANGED_DATASETS', '') -%}
+    {{ return(var('changed_datasets', fromjson(from_env) if from_env else none)) }}
 {%- endmacro %}
 
 {#- A SQL list of strings (varchar[]). -#}
