@@ -5,7 +5,8 @@
 run, they are what the rows are compared to).
 Every measurement is a separate process timed by wall clock, with the peak RSS of its whole process
 tree sampled every 50 ms; the local repository server runs in this process (it stands for the
-network). Ratios are to the single-process pyogrio read+write baseline of the same run.
+network). Ratios are to the single-process pyogrio read+write baseline of the same run. The runs' folders are
+removed at the end (their logs stay); the generated corpus stays for the next run.
 """
 
 from __future__ import annotations
@@ -93,6 +94,12 @@ class Bench:
         self.rows.setdefault(name, []).append(result)
         return result
 
+    def clean(self) -> None:
+        """Remove the runs' folders (GBs of downloads, outputs and warehouses at scale 1); keep their logs."""
+        for path in self.root.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
     def dirs(self, tag: str) -> list[str]:
         base = self.root / tag
         shutil.rmtree(base, ignore_errors=True)
@@ -122,6 +129,7 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, gr
         for i in range(repeat if {"dbt", "lake"} & set(groups) else 0):
             _dbt_rows(bench, server, corpus, i, results, full="dbt" in groups, lake="lake" in groups)
         results["rows"] = bench.rows
+        bench.clean()
         last = {k: _last_json(bench.rows[k][0]["stdout"]) for k in ("baseline_pyogrio", "baseline_duckdb",
                                                                    "baseline_dlt")}
         results["baseline_lost"] = {k: v.get("lost", v.get("error")) for k, v in last.items()}
@@ -135,6 +143,7 @@ def run_all(scale: float, repeat: int, out_dir: Path, scales: list[float], *, gr
             bench = Bench(Path(tempfile.mkdtemp(prefix="pvdoi-bench-", dir=out_dir)), server, repeat)
             for _ in range(repeat):
                 bench.once("ingest_cold", PVDOI + ["ingest", "--all", "--json", *bench.dirs("ingest")])
+            bench.clean()
             counts = json.loads(bench.rows["ingest_cold"][0]["stdout"][
                                 bench.rows["ingest_cold"][0]["stdout"].index("{"):])
             results.setdefault("scaling", {})[other] = {
