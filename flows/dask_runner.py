@@ -10,8 +10,11 @@ to the same kind of cluster through Dask's own ``concurrent.futures`` executor (
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+
+from pvdoi.features.readahead import read_ahead
 
 
 def local_cluster_kwargs(address: str) -> dict | None:
@@ -27,6 +30,28 @@ def local_workers(address: str) -> int | None:
     """The worker count of ``local`` / ``local:N`` (a temporary local cluster), None for a scheduler's address."""
     local = local_cluster_kwargs(address)
     return None if local is None else local["n_workers"]
+
+
+def worker_threads() -> int | None:
+    """The thread count of the Dask worker whose task is calling, None outside a Dask worker's task."""
+    if "distributed" not in sys.modules:  # not imported: no Dask worker in this process (and no import for threads)
+        return None
+    from distributed import get_worker
+
+    try:
+        return get_worker().state.nthreads
+    except ValueError:  # "No worker found": the flow's or the CLI's own process
+        return None
+
+
+@contextmanager
+def within_worker_threads() -> Iterator[None]:
+    """A dataset run kept to its Dask worker's threads: on a one-thread worker (``--nthreads 1``, ``local:N``) the
+    files are parsed in the task's own thread (no read-ahead thread, which would take part of the core meant for
+    another worker on the machine); elsewhere, threads included, as always. (Arrow's CPU pool already has one thread
+    on a Dask worker: its nanny sets ``OMP_NUM_THREADS=1``; DuckDB's JSON encoding runs in one thread anyway.)"""
+    with read_ahead(0) if worker_threads() == 1 else nullcontext():
+        yield
 
 
 def dask_task_runner(address: str):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow
 
+from flows.dask_runner import within_worker_threads
 from flows.dataflow import run_dataset
 from flows.progress import PROGRESS
 from pvdoi.atomic import write_json_atomic
@@ -69,9 +70,10 @@ class IngestOptions:
                                             force_download=self.force_download, max_mb=self.max_mb)
             if options.cache_path:
                 prepare_cache(options.cache_path)  # a worker may run datasets side by side on it
-        return run_dataset(dataset_id, manifest_path=options.manifest_path, data_dir=options.data_dir,
-                           cache_path=options.cache_path, enable_caching=options.use_cache,
-                           force_download=options.force_download, max_mb=options.max_mb)
+        with within_worker_threads():  # a one-thread Dask worker: no reading thread beside the task's
+            return run_dataset(dataset_id, manifest_path=options.manifest_path, data_dir=options.data_dir,
+                               cache_path=options.cache_path, enable_caching=options.use_cache,
+                               force_download=options.force_download, max_mb=options.max_mb)
 
 
 def plan(datasets: list[str] | None, manifest_path: str) -> list[str]:

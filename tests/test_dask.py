@@ -40,6 +40,45 @@ def test_a_local_cluster_is_asked_for_with_local_and_its_worker_count():
     assert dask_task_runner("tcp://10.0.0.5:8786").address == "tcp://10.0.0.5:8786"
 
 
+def _read_in_a_task(path: str) -> tuple[int | None, int, bool]:
+    """On a Dask worker: its thread count, the features read by a dataset run's reader, and whether a reading thread
+    ran beside the task's."""
+    import threading
+
+    from flows.dask_runner import within_worker_threads, worker_threads
+    from pvdoi.features.reader import RawLayer, layer_batches
+    from pvdoi import DEFAULT_MANIFEST
+    from pvdoi.manifest import load_manifest
+    from pvdoi.records import SourceFile
+
+    spec = load_manifest(DEFAULT_MANIFEST).get(INDIA)
+    layer = RawLayer(SourceFile(name="points.geojson", path=path, origin="points.geojson", origin_checksum="x"))
+    seen, rows = False, 0
+    with within_worker_threads():
+        for frame, _ in layer_batches(layer, spec, batch_size=2):
+            rows += len(frame)
+            seen = seen or any(t.name.startswith("pvdoi-read") for t in threading.enumerate())
+    return worker_threads(), rows, seen
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_one_thread_worker_reads_in_its_task_thread_alone(tmp_path, threads):
+    """A Dask worker with one thread keeps a dataset to it (no read-ahead thread); with more, and outside Dask, the
+    next batches are parsed in a second thread as always."""
+    import json
+
+    from distributed import Client, LocalCluster
+
+    features = [{"type": "Feature", "properties": {"n": i}, "geometry": {"type": "Point", "coordinates": [i, 0]}}
+                for i in range(7)]
+    path = tmp_path / "points.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with LocalCluster(n_workers=1, threads_per_worker=threads, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as client:
+            assert client.submit(_read_in_a_task, str(path)).result() == (threads, 7, threads > 1)
+    assert _read_in_a_task(str(path)) == (None, 7, True)  # not on a Dask worker
+
+
 def test_on_a_schedulers_workers_a_task_takes_its_own_folders_and_a_file_out_of_reach_fails(repo, tmp_path,
                                                                                           monkeypatch, caplog):
     """A local cluster's workers get the flow's folders; a scheduler's workers none: each takes its own settings' (a

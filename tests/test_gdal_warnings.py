@@ -64,3 +64,22 @@ def test_a_dataset_counts_only_its_own_files(repeated_ids, caplog):
         with ThreadPoolExecutor(1, initializer=gdal.reading, initargs=("other", "repeated.geojson")) as pool:
             pool.submit(_read, repeated_ids).result()
     assert (one.count, other.count) == (0, 1)
+
+
+def test_warnings_of_a_file_read_in_the_callers_own_thread_are_logged_and_counted(repeated_ids, caplog, capfd):
+    """Without a read-ahead thread (a one-thread Dask worker), GDAL's handler is this thread's while each batch is
+    parsed, and what it was afterwards."""
+    from pvdoi.features import readahead
+
+    def batches():
+        with pyogrio.open_arrow(repeated_ids, batch_size=2, use_pyarrow=True) as (_, reader):
+            yield from reader
+
+    caplog.set_level(logging.WARNING)
+    with gdal.counting("some_dataset") as counted, readahead.read_ahead(0):
+        assert sum(len(b) for b in readahead.ahead(batches(), "some_dataset", "repeated.geojson")) == 6
+    assert counted.count == 1
+    assert any(r.getMessage().startswith("some_dataset: repeated.geojson: GDAL: Warning 1: Several features")
+               for r in caplog.records if r.name == "pvdoi.gdal")
+    assert "Several features with id" not in capfd.readouterr().err
+    assert getattr(gdal._thread, "source", None) is None  # the thread reads no file any more

@@ -2,7 +2,8 @@
 
 The dataflow's read, standardise and write nodes (``hamilton_nodes``) call it; it never imports them.
 
-- ``reader``: pyogrio's Arrow stream of one file, batch by batch, text repaired to UTF-8
+- ``reader``: pyogrio's Arrow stream of one file, batch by batch, text repaired to UTF-8; ``readahead``: its next
+  batches parsed in a second thread, or in the caller's own within a one-thread budget (a one-thread Dask worker)
 - ``gdal``: GDAL's warnings while a file is read, logged (naming dataset and file) and counted per dataset
 - ``geometry``, ``attributes``: the rules for one batch (EPSG:4326, repairs, areas; columns, ids, JSON)
 - ``stream``: a dataset's files through those rules as one lazy stream of standardised batches

@@ -63,9 +63,26 @@ def reading(dataset_id: str, file_name: str) -> None:
         gdal.CPLPushErrorHandler(_HANDLER)
 
 
+@contextmanager
+def reading_here(dataset_id: str, file_name: str) -> Iterator[None]:
+    """Within the block, the calling thread reads ``file_name`` of ``dataset_id`` (as in :func:`reading`); after it,
+    the thread's handler and file are what they were. For a file read in the caller's own thread, a batch at a time."""
+    before = getattr(_thread, "source", None)
+    _thread.source = (dataset_id, file_name)
+    gdal = _libgdal()
+    if gdal is not None:
+        gdal.CPLPushErrorHandler(_HANDLER)
+    try:
+        yield
+    finally:
+        if gdal is not None:
+            gdal.CPLPopErrorHandler()
+        _thread.source = before
+
+
 def record(level: int, text: str) -> None:
     """Log one GDAL message of the calling thread's file, and count it when it is a warning."""
-    dataset_id, file_name = getattr(_thread, "source", (None, None))
+    dataset_id, file_name = getattr(_thread, "source", None) or (None, None)
     if level >= logging.WARNING and dataset_id is not None:
         with _lock:
             counter = _counters.get(dataset_id)
@@ -113,6 +130,7 @@ def _libgdal() -> ctypes.CDLL | None:
     try:
         lib = ctypes.CDLL(path)
         lib.CPLPushErrorHandler.argtypes, lib.CPLPushErrorHandler.restype = [_HANDLER_TYPE], None
+        lib.CPLPopErrorHandler.argtypes, lib.CPLPopErrorHandler.restype = [], None
     except (OSError, AttributeError) as exc:  # never fail a read for its warnings' sake
         log.warning("GDAL's library %s cannot take an error handler (%s): its warnings go to stderr", path, exc)
         return None

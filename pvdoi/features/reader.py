@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import hashlib
 import logging
 import pickle
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
@@ -24,12 +21,11 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from pvdoi.errors import PVDOIError, ReadError
 from pvdoi.manifest import DatasetSpec
-from pvdoi.features import ENGINE_VERSION, gdal
+from pvdoi.features import ENGINE_VERSION, readahead
 from pvdoi.records import SourceFile
 
 log = logging.getLogger("pvdoi.read")
 BATCH_SIZE = 8_192  # features per Arrow batch: few in memory at once, parsing overlapping standardising
-PREFETCH = 2  # batches parsed ahead of the one standardised: GDAL goes on while the caller waits for the GIL
 
 # pyogrio's warnings (GDAL's while it opens a file, raised where contextlib enters its reader) shown every time, not
 # once per process, so that each is logged and counted (see pvdoi.features.gdal)
@@ -104,7 +100,8 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
     """The layer's features in file order as ``(frame, text values repaired)`` batches (None: one batch).
 
     GDAL parses the next batches in a second thread (it releases the GIL) while the caller works on this one; the
-    caller's thread turns each into a frame, so that the reading thread, the longer of the two, only parses.
+    caller's thread turns each into a frame, so that the reading thread, the longer of the two, only parses (in a
+    process kept to one thread, all in the caller's: :mod:`pvdoi.features.readahead`).
     Every reader failure is a ReadError naming the file.
     """
     if layer.frame is not None:
@@ -112,7 +109,7 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
         return
     src, repairs = layer.source, 0
     try:
-        for make in _prefetched(_read_batches(src.path, spec, batch_size), spec.id, src.name):
+        for make in readahead.ahead(_read_batches(src.path, spec, batch_size), spec.id, src.name):
             frame, fixed = make()
             repairs += fixed
             yield frame, fixed
@@ -122,27 +119,6 @@ def layer_batches(layer: RawLayer, spec: DatasetSpec, *, batch_size: int | None 
         raise _read_error(src, spec, exc) from None
     if repairs:
         log.warning("%s: %d text values were not valid UTF-8; invalid bytes replaced by U+FFFD", src.name, repairs)
-
-
-def _prefetched(batches: Iterator, dataset_id: str, file_name: str):
-    """``batches``, the next ``PREFETCH`` items produced in a worker thread while the caller uses the current one.
-
-    The worker thread reads the file and nothing else: GDAL's messages in it are logged and counted as the file's.
-    It runs the ``next`` calls one after another in the order they were asked for.
-    """
-    pending: deque = deque()
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pvdoi-read", initializer=gdal.reading,
-                                initargs=(dataset_id, file_name)) as pool:
-            context = contextvars.copy_context()  # the caller's (e.g. a Prefect task run's): its logs stay the run's
-            pending.extend(pool.submit(context.run, next, batches, None) for _ in range(PREFETCH))
-            while (item := pending.popleft().result()) is not None:
-                pending.append(pool.submit(context.run, next, batches, None))
-                yield item
-    finally:  # the caller stopped early (an error downstream): nothing more is read, the file is closed here
-        for future in pending:
-            future.cancel()
-        batches.close()
 
 
 def _read_batches(path: str, spec: DatasetSpec, batch_size: int | None) -> Iterator[Callable[[], tuple]]:
