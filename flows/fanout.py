@@ -26,6 +26,7 @@ from pvdoi.atomic import write_json_atomic
 from pvdoi.caching import prepare_cache
 from pvdoi.errors import PVDOIError, StorageError
 from pvdoi.manifest import load_manifest
+from pvdoi.manifest_text import read_manifest_text, readable_manifest
 from pvdoi.objectstore import is_url
 from pvdoi.results import DatasetResult
 from pvdoi.settings import Settings, get_settings
@@ -38,7 +39,8 @@ LAST_RUN_FILE = "pvdoi_last_run.json"
 class IngestOptions:
     """How every dataset of a run is ingested. The folders are absolute paths, so threads and local workers agree, or
     None: the settings (``PVDOI_DATA_DIR``, ``PVDOI_CACHE_PATH``) of the process that runs the dataset, a Dask
-    worker's own folders on its own machine (:meth:`on_own_folders`)."""
+    worker's own folders on its own machine (:meth:`on_own_folders`). The manifest's text comes along with its path,
+    for a process that does not find that file (:func:`pvdoi.manifest_text.readable_manifest`)."""
 
     manifest_path: str
     data_dir: str | None
@@ -46,16 +48,18 @@ class IngestOptions:
     force_download: bool = False
     max_mb: float | None = None
     use_cache: bool = True
+    manifest_text: str | None = None  # None: read at the path by every process
 
     @classmethod
     def resolve(cls, settings: Settings, *, manifest_path: str | None = None, data_dir: str | None = None,
                 cache_path: str | None = None, use_cache: bool = True, force_download: bool = False,
                 max_mb: float | None = None) -> IngestOptions:
         """The options given, the settings' values for the rest."""
-        return cls(os.path.abspath(manifest_path or settings.manifest_path),
-                   os.path.abspath(data_dir or settings.data_dir),
+        manifest_path = os.path.abspath(manifest_path or settings.manifest_path)
+        return cls(manifest_path, os.path.abspath(data_dir or settings.data_dir),
                    os.path.abspath(cache_path or settings.cache_path) if use_cache else None,
-                   force_download, max_mb if max_mb is not None else settings.max_mb, use_cache)
+                   force_download, max_mb if max_mb is not None else settings.max_mb, use_cache,
+                   read_manifest_text(manifest_path))
 
     def on_own_folders(self) -> IngestOptions:
         """These options without their folders: each process that runs a dataset (a Dask worker on another machine)
@@ -64,16 +68,21 @@ class IngestOptions:
 
     def run(self, dataset_id: str) -> DatasetResult:
         """Ingest one dataset with these options (the body of the flow's task and of the plain thread)."""
-        options = self
-        if self.data_dir is None:  # this process's own folders, from its settings
-            options = IngestOptions.resolve(get_settings(), manifest_path=self.manifest_path, use_cache=self.use_cache,
-                                            force_download=self.force_download, max_mb=self.max_mb)
-            if options.cache_path:
-                prepare_cache(options.cache_path)  # a worker may run datasets side by side on it
+        options = self if self.data_dir is not None else self._in_own_folders(get_settings())
+        manifest_path = self.manifest_path if self.manifest_text is None else readable_manifest(
+            self.manifest_path, self.manifest_text, options.data_dir, dataset_id=dataset_id)
         with within_worker_threads():  # a one-thread Dask worker: no reading thread beside the task's
-            return run_dataset(dataset_id, manifest_path=options.manifest_path, data_dir=options.data_dir,
+            return run_dataset(dataset_id, manifest_path=manifest_path, data_dir=options.data_dir,
                                cache_path=options.cache_path, enable_caching=options.use_cache,
                                force_download=options.force_download, max_mb=options.max_mb)
+
+    def _in_own_folders(self, settings: Settings) -> IngestOptions:
+        """These options with the folders of this process's settings, its Hamilton cache prepared."""
+        options = dataclasses.replace(self, data_dir=os.path.abspath(settings.data_dir),
+                                      cache_path=os.path.abspath(settings.cache_path) if self.use_cache else None)
+        if options.cache_path:
+            prepare_cache(options.cache_path)  # a worker may run datasets side by side on it
+        return options
 
 
 def plan(datasets: list[str] | None, manifest_path: str) -> list[str]:

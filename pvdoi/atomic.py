@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 
 _UMASK = os.umask(0o022)  # read once, at import (before any thread starts): os.umask can only be read by setting it
 os.umask(_UMASK)
@@ -13,7 +14,7 @@ os.umask(_UMASK)
 def write_text_atomic(path: str, text: str) -> str:
     """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"  # one per process: two writers never share a temporary file
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"  # one per thread: writers never share a temporary file
     try:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)

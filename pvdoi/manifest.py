@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pvdoi.attributes import ATTRIBUTE_NAME, Attribute
 from pvdoi.errors import ManifestError
+from pvdoi.manifest_text import read_manifest_text
 
 SAFE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 GeometryType = Literal["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
@@ -234,11 +235,8 @@ def parse_manifest(raw: object, *, source: str = "manifest") -> Manifest:
 
 def load_manifest(path: str | Path) -> Manifest:
     """Read and validate a manifest file."""
-    path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"manifest {str(path)!r} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw = json.loads(read_manifest_text(path))
+    except json.JSONDecodeError as exc:
         raise ManifestError(f"manifest {str(path)!r} is not valid JSON: {exc}") from None
     return parse_manifest(raw, source=f"manifest {str(path)!r}")

@@ -136,3 +136,67 @@ def test_pvdoi_ingest_on_a_dask_scheduler_writes_the_same_files_as_with_threads(
     in_threads = ingest("threads")
     assert {d: r["counts"] for d, r in on_dask.items()} == {d: r["counts"] for d, r in in_threads.items()}
     assert digests(workdir / "dask") == digests(workdir / "threads") and len(digests(workdir / "dask")) == 2
+
+
+def test_workers_that_cannot_read_the_manifests_file_run_from_the_text_the_options_carry(repo, workdir):
+    """A manifest kept only where the run is started (here: removed once the tasks are queued, before any worker
+    exists): the workers, separate processes, write the text the options carry to ``<data_dir>/manifests/`` and
+    ingest from it the files a run in threads with the manifest in place writes."""
+    import concurrent.futures
+    import hashlib
+    import dataclasses
+    import shutil
+    import time
+
+    from distributed import LocalCluster
+
+    from benchmarks.digest import digests
+    from flows.fanout import run_doi_pipeline
+    from pvdoi import DEFAULT_MANIFEST
+
+    manifest = workdir / "submitted" / "manifest.json"
+    manifest.parent.mkdir()
+    shutil.copy(DEFAULT_MANIFEST, manifest)
+
+    def ingest(name: str, **dask) -> dict:
+        return run_doi_pipeline([INDIA, CHINA], manifest_path=str(manifest), data_dir=str(workdir / name),
+                                cache_path=str(workdir / name / "cache"), **dask)
+
+    in_threads = ingest("threads")
+    with LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            concurrent.futures.ThreadPoolExecutor(1) as flow:
+        running = flow.submit(ingest, "dask", dask_address=cluster.scheduler_address)
+        deadline = time.monotonic() + 120
+        while len(cluster.scheduler.tasks) < 2 and not running.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(cluster.scheduler.tasks) == 2 and not cluster.scheduler.workers  # queued, nothing ran yet
+        manifest.unlink()
+        cluster.scale(2)
+        on_dask = running.result(timeout=600)
+    assert all(r.ok for r in on_dask.values()), {d: r.error for d, r in on_dask.items()}
+    assert {d: r.counts for d, r in on_dask.items()} == {d: r.counts for d, r in in_threads.items()}
+    assert digests(workdir / "dask") == digests(workdir / "threads") and len(digests(workdir / "dask")) == 2
+    copy = workdir / "dask" / "manifests" / f"{hashlib.sha256(DEFAULT_MANIFEST.read_bytes()).hexdigest()}.json"
+    assert copy.read_bytes() == DEFAULT_MANIFEST.read_bytes() and not (workdir / "threads" / "manifests").exists()
+
+
+def test_a_dataset_run_from_the_manifests_copy_hits_the_cache_of_a_run_from_its_file(repo, workdir):
+    """The manifest's path is no part of a cache key below the manifest node (always re-run; the entry's content is
+    its data version): a worker reading the copy at another path recomputes nothing a run from the file cached."""
+    import dataclasses
+    import shutil
+
+    from flows.fanout import IngestOptions
+    from pvdoi import DEFAULT_MANIFEST
+    from pvdoi.settings import get_settings
+
+    manifest = workdir / "manifest.json"
+    shutil.copy(DEFAULT_MANIFEST, manifest)
+    options = IngestOptions.resolve(get_settings(), manifest_path=str(manifest))
+    options.run(CHINA)  # cold
+    from_file = options.run(CHINA)
+    manifest.unlink()
+    from_copy = options.run(CHINA)
+    assert from_copy.ok and list((workdir / "data" / "manifests").glob("*.json"))
+    assert dataclasses.replace(from_copy.cache, run_id=None) == dataclasses.replace(from_file.cache, run_id=None)
+    assert from_file.cache.hits and not from_file.cache.misses

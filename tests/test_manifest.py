@@ -102,3 +102,31 @@ def test_the_declared_attributes_are_what_dbt_reads_and_no_part_of_what_ingestio
     bare = china.model_copy(update={"attributes": [], "dbt_model": None, "geometry_types": None})
     assert china.ingest_json() == bare.ingest_json() and "label_year" not in china.ingest_json()
     assert not {"attributes", "dbt_model", "geometry_types"} & json.loads(china.ingest_json()).keys()
+
+
+def test_a_process_without_the_manifests_file_reads_a_copy_of_its_text_named_by_its_sha256(tmp_path):
+    """The file at the path with the same bytes is read where it is; missing or with other bytes, a copy of the text
+    under the data folder (written once); a copy that cannot be written names the dataset and the file."""
+    import hashlib
+
+    from pvdoi.errors import StorageError
+    from pvdoi.manifest_text import read_manifest_text, readable_manifest
+
+    path = tmp_path / "flow" / "manifest.json"
+    path.parent.mkdir()
+    path.write_bytes(DEFAULT_MANIFEST.read_bytes().replace(b"\n", b"\r\n"))  # line ends kept as they are
+    text = read_manifest_text(path)
+    copy = tmp_path / "data" / "manifests" / f"{hashlib.sha256(path.read_bytes()).hexdigest()}.json"
+    assert readable_manifest(str(path), text, str(tmp_path / "data"), dataset_id="d") == str(path)
+    assert not copy.exists()
+    path.write_text('{"datasets": []}')  # other bytes at the path: the run's text, not these
+    assert readable_manifest(str(path), text, str(tmp_path / "data"), dataset_id="d") == str(copy)
+    assert copy.read_bytes() == DEFAULT_MANIFEST.read_bytes().replace(b"\n", b"\r\n")
+    path.unlink()
+    assert readable_manifest(str(path), text, str(tmp_path / "data"), dataset_id="d") == str(copy)
+    assert load_manifest(copy).ids == load_manifest(DEFAULT_MANIFEST).ids
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "manifests").write_text("a file where the folder goes")
+    with pytest.raises(StorageError, match=r"\[dataset 'd', file 'manifest.json'\] the manifest .*flow/manifest.json "
+                                           r"is not on this machine, and its copy .* cannot be written to .*full/"):
+        readable_manifest(str(path), text, str(tmp_path / "full"), dataset_id="d")
