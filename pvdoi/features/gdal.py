@@ -68,13 +68,11 @@ def reading_here(dataset_id: str, file_name: str) -> Iterator[None]:
     """Within the block, the calling thread reads ``file_name`` of ``dataset_id`` (as in :func:`reading`); after it,
     the thread's handler and file are what they were. For a file read in the caller's own thread, a batch at a time."""
     before = getattr(_thread, "source", None)
-    _thread.source = (dataset_id, file_name)
-    gdal = _libgdal()
-    if gdal is not None:
-        gdal.CPLPushErrorHandler(_HANDLER)
+    reading(dataset_id, file_name)
     try:
         yield
     finally:
+        gdal = _libgdal()  # the handler reading() pushed, if it could
         if gdal is not None:
             gdal.CPLPopErrorHandler()
         _thread.source = before
