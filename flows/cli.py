@@ -153,7 +153,9 @@ def demo(data_dir: Annotated[str, typer.Option("--data-dir")] = "data/demo", no_
     os.makedirs(data_dir, exist_ok=True)
     with RepoServer(os.path.join(data_dir, "repository")) as server:
         os.environ.update(server.env())  # the repositories' URLs, for the flow's settings
-        console.print(f"local repository server at {server.base_url} (Zenodo, figshare and GitHub APIs)")
+        console.print(f"local repository server at {server.base_url} (Zenodo, figshare and GitHub APIs), serving "
+                      "small look-alikes: expect a warning per dataset that its files hold fewer features than the "
+                      "manifest's count of the real ones")
         failed = run_flow(None, max_mb=None, no_cache=False, data_dir=data_dir,
                           cache_path=os.path.join(data_dir, "hamilton_cache"), run_dbt=not no_dbt, overture=False)
     from pvdoi.settings import get_settings

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 
 from pvdoi.features import gdal
 
@@ -65,12 +66,15 @@ class _Stderr(logging.StreamHandler):
 
 
 def _not_third_party_noise(record: logging.LogRecord) -> bool:
-    """Hamilton's failure banner and its copy of the node's traceback: the run's own error line says it all.
+    """Hamilton's failure banner and its copy of the node's traceback, Prefect's two copies of a failed task's
+    exception ("Task run failed with exception", "Finished in state Failed"): the run's own error lines say it all.
 
     GDAL's warnings neither: the summary counts them per dataset and the log file has them.
     """
     if record.name == "pvdoi.gdal":
         return record.levelno >= logging.ERROR
+    if record.name == "prefect.task_runs" and record.levelno >= logging.ERROR:
+        return not record.getMessage().startswith(("Task run failed with exception", "Finished in state Failed"))
     return not (record.name.startswith("hamilton") and record.levelno >= logging.ERROR)
 
 
@@ -145,6 +149,7 @@ def manifest_or_exit(path: str):
 
 def error(message: str, *, hint: str | None = None) -> None:
     """One or two lines on stderr: what failed, then what to do next."""
-    STDERR.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    # escaped: the product's messages start "[dataset 'x', file 'y']", which rich would take for a style and drop
+    STDERR.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     if hint:
-        STDERR.print(f"  {hint}", soft_wrap=True)
+        STDERR.print(f"  {escape(hint)}", soft_wrap=True)

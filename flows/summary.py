@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from flows.console import STDERR
+from flows.console import error
 from pvdoi.objectstore import is_url
 from pvdoi.results import DatasetResult
 
@@ -44,7 +44,7 @@ def print_summary(results: dict[str, DatasetResult], dbt: dict | None = None, lo
                           f"warning{'s' * (r.gdal_warnings != 1)} (in the log)", soft_wrap=True)
     for dataset_id, r in results.items():
         if not r.ok:
-            STDERR.print(f"[red]error:[/red] {dataset_id} failed: {r.error_type}: {r.error}", soft_wrap=True)
+            error(f"{dataset_id} failed: {r.error_type}: {r.error}")
     if dbt:
         for line in dbt_lines(dbt):
             console.print(line)

@@ -89,6 +89,19 @@ def test_an_expected_error_is_brief_on_stderr_and_whole_in_the_log_file(repo, wo
     assert "Traceback (most recent call last)" in verbose.stderr  # -v shows what the log file has
 
 
+def test_a_failed_dataset_in_a_flow_run_is_said_by_the_run_not_echoed_by_prefect(repo, workdir):
+    """On a terminal: the dataset's failure names its file on screen, without Prefect's two copies of the exception;
+    the log file keeps them."""
+    repo.inject(INDIA_RAW, "corrupt", times=-1)
+    returncode, shown = _pvdoi_on_a_terminal(workdir, "run", INDIA, "--no-dbt", "--no-overture", *_data(workdir))
+    assert returncode == 1, shown[-3000:]
+    assert f"[dataset '{INDIA}', file '{INDIA_FILE}']" in shown.replace("\n", ""), shown
+    assert "Task run failed with exception" not in shown and "Finished in state Failed" not in shown, shown
+    log_path = re.findall(r"^log: (.+)$", shown, re.MULTILINE)[-1].strip()
+    log = open(log_path if os.path.isabs(log_path) else ROOT / log_path, encoding="utf-8").read()
+    assert "Finished in state Failed(\"Task run encountered an exception ChecksumError" in log
+
+
 def test_json_stays_clean_on_failure_and_version_prints(repo, workdir):
     repo.inject(INDIA_RAW, "status", status=404, times=-1)
     out = _pvdoi(workdir, "-q", "ingest", INDIA, "--json", *_data(workdir))
@@ -215,6 +228,7 @@ def test_every_dataset_row_of_the_summary_fits_one_line_of_80_columns(monkeypatc
     """The longest dataset ids (40 characters) with the widest figures: each row whole on its own line."""
     from rich.console import Console
 
+    from flows import console as terminal
     from flows import summary
     from pvdoi import DEFAULT_MANIFEST
     from pvdoi.manifest import load_manifest
@@ -227,10 +241,28 @@ def test_every_dataset_row_of_the_summary_fits_one_line_of_80_columns(monkeypatc
     results[ids[0]] = DatasetResult(ids[0], status="failed", error="x", error_type="DownloadError")
     console = Console(width=80, record=True, file=open(os.devnull, "w"))
     monkeypatch.setattr(summary, "console", console)
-    monkeypatch.setattr(summary, "STDERR", console)
+    monkeypatch.setattr(terminal, "STDERR", console)
     summary.print_summary(results)
     lines = console.export_text().splitlines()
     assert max(len(i) for i in ids) >= 40
     for i in ids:
         [row] = [line for line in lines if line.startswith(i + " ")]
         assert ("failed" if i == ids[0] else "265,402") in row and len(row) <= 80, lines
+
+
+def test_an_error_line_keeps_the_dataset_and_file_it_names(monkeypatch):
+    """The product's errors start "[dataset 'x', file 'y']": shown as they are, not taken for rich markup."""
+    from rich.console import Console
+
+    from flows import console as terminal
+    from flows import summary
+    from pvdoi.errors import ReadError
+    from pvdoi.results import DatasetResult
+
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    monkeypatch.setattr(terminal, "STDERR", console)
+    failed = DatasetResult.failed(INDIA, ReadError("no layer", dataset_id=INDIA, file=INDIA_FILE))
+    summary.print_summary({INDIA: failed})
+    terminal.error(str(ReadError("no layer", dataset_id=INDIA, file=INDIA_FILE)), hint="[see] the log")
+    shown = console.export_text()
+    assert shown.count(f"[dataset '{INDIA}', file '{INDIA_FILE}'] no layer") == 2 and "  [see] the log" in shown
