@@ -41,9 +41,9 @@ def test_load_datasets_keeps_the_rtree_and_skips_unchanged_files(repo, workdir, 
         assert (uid,) in hits
 
 
-def test_checkpoint_vacuums_only_after_a_load_replaced_rows(repo, workdir):
-    """A first load appends (nothing to reclaim: the close's checkpoint skips the vacuum that would rewrite every
-    appended row group); replacing a dataset's rows leaves deleted rows, and then the vacuum runs."""
+def test_no_load_vacuums_neither_a_first_load_nor_a_replacement(repo, workdir):
+    """A load's checkpoints do not vacuum: a first load's appended row groups and a replaced dataset's partly deleted
+    ones were rewritten whole, for seconds (2.4 s of a 119,000-row replacement whose insert took 0.4 s)."""
     report = run_dataset(INDIA)
     db = str(workdir / "warehouse.duckdb")
 
@@ -51,12 +51,13 @@ def test_checkpoint_vacuums_only_after_a_load_replaced_rows(repo, workdir):
         return con.execute("SELECT current_setting('max_vacuum_tasks')").fetchone()[0]
 
     with w.warehouse(db) as con:
+        assert vacuum_tasks(con) > 0  # DuckDB's default, for other connections
         assert w.load_datasets(con, [report])[0]["deleted"] == 0
         assert vacuum_tasks(con) == 0
     changed = report.replace(geoparquet=dataclasses.replace(report.geoparquet, sha256="another file"))
     with w.warehouse(db) as con:
         assert w.load_datasets(con, [changed])[0]["deleted"] == 1363
-        assert vacuum_tasks(con) > 0
+        assert vacuum_tasks(con) == 0
         assert con.execute("SELECT count(*) FROM raw_data.doi_pv_features").fetchone()[0] == 1363
 
 
