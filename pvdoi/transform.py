@@ -194,8 +194,8 @@ def record_build(database_path: str, build: DbtBuild) -> None:
     """Remember what a successful build was built from (and how many relations it left), for the next run's plan."""
     con = connect(database_path, extensions=())
     try:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {BUILDS} (built_at TIMESTAMP, inputs JSON, relations INTEGER, "
-                    "nodes INTEGER, seconds DOUBLE, selected VARCHAR)")
+        con.execute(f"SET max_vacuum_tasks = 0; CREATE TABLE IF NOT EXISTS {BUILDS} (built_at TIMESTAMP, inputs JSON, "
+                    "relations INTEGER, nodes INTEGER, seconds DOUBLE, selected VARCHAR)")  # no vacuum: see profiles.yml
         con.execute(f"INSERT INTO {BUILDS} VALUES (?, ?, ?, ?, ?, ?)",
                     [datetime.now(timezone.utc).replace(tzinfo=None), json.dumps(build.inputs),
                      _relations_of(con), len(build.nodes), build.seconds, " ".join(build.selected) or None])

@@ -712,3 +712,33 @@ def test_a_partial_build_tests_the_changed_datasets_rows_and_every_row_where_it_
     run = run_dbt(["test", "--select", "int_installations_unioned"], database, tmp_path / "full")
     assert {"not_null_int_installations_unioned_area_m2",
             "unique_int_installations_unioned_installation_key"} <= set(failed_nodes(run))
+
+
+def test_a_partial_build_inserts_the_rows_in_place_without_a_temporary_copy(built, tmp_path):
+    """The incremental `append` models of a partial build insert their SQL's rows straight into their tables
+    (macros/append_in_place.sql), not through dbt-duckdb's temporary table; the tables still equal a full build's
+    (the equality tests above)."""
+    kru = "global_pv_inventory_sent2_spot_2021"
+    database = _changed_copy(built, tmp_path, "partial", "update raw_data.doi_pv_features set geometry = "
+                                                          "ST_Translate(geometry, 0.5, 0.2) where feature_uid = 'kru-uk'")
+    run = run_dbt(["build", "--select", "stg_doi__installations+"], database, tmp_path / "partial",
+                  vars={"changed_datasets": [kru]})
+    assert run.result.success, failed_nodes(run)
+    for model in ("prepared/int_installations_unioned", "prepared/int_installations_divisions_assigned",
+                  "curated/installations", "curated/installation_shape_metrics"):
+        sql = (tmp_path / "partial/target/run/pv_warehouse/models" / f"{model}.sql").read_text()
+        assert "insert into" in sql and " by name (" in sql and "__dbt_tmp" not in sql, model
+
+
+def test_a_partial_build_of_a_table_whose_columns_differ_from_its_model_fails_naming_them(built, tmp_path):
+    """on_schema_change 'fail' holds for the in-place insert: a table with a column its model does not make is not
+    filled with nulls; the model fails, names the columns and says to build it whole, and nothing is inserted."""
+    database = _changed_copy(built, tmp_path, "drifted",
+                             "alter table prepared.int_installations_unioned add column legacy_flag boolean")
+    before = query(DbtRun(None, database, 0), "select count(*) from prepared.int_installations_unioned")
+    run = run_dbt(["build", "--select", "int_installations_unioned"], database, tmp_path / "drifted",
+                  vars={"changed_datasets": ["global_pv_inventory_sent2_spot_2021"]})
+    [result] = [r for r in run.result.result if r.node.name == "int_installations_unioned"]
+    assert str(result.status) == "error"
+    assert "legacy_flag" in result.message and "--full-refresh" in result.message
+    assert query(DbtRun(None, database, 0), "select count(*) from prepared.int_installations_unioned") == before

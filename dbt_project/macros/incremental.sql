@@ -69,3 +69,22 @@
         {{ return(relation) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Pre-hook of the installations: delete the rows that can have changed, those of installations of a changed dataset
+    (or one no longer in the manifest), in a match with one now (`matches`, already rebuilt) or before
+    (matched_dataset_ids), or matched before with a dataset no longer in the manifest; every row without the var. The
+    model then inserts the installations missing from the table. -#}
+{% macro delete_rebuilt_installations(matches) -%}
+    {%- if is_incremental() -%}
+        {%- set changed = 'false' if changed_datasets() is none else is_changed_dataset('dataset_id_a') ~ ' or '
+                                                                      ~ is_changed_dataset('dataset_id_b') -%}
+        delete from {{ this }}
+        where not ({{ in_pv_datasets('dataset_id') }}) or ({{ is_changed_dataset('dataset_id') }})
+           or list_has_any(matched_dataset_ids, {{ sql_list(changed_datasets() or []) }})
+           or not list_has_all({{ sql_list(pv_dataset_ids()) }}, matched_dataset_ids)
+           or installation_key in (
+               select installation_key_a from {{ matches }} where {{ changed }}
+               union all
+               select installation_key_b from {{ matches }} where {{ changed }})
+    {%- endif -%}
+{%- endmacro %}

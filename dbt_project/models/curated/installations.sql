@@ -1,15 +1,14 @@
 {#- Analysis-ready installations: every feature of every dataset, with the datasets that also map it,
     best-available area and capacity, and its country and region (Overture Maps divisions).
-    Incremental (macros/incremental.sql): a partial build deletes the changed datasets' rows and inserts again the
-    rows of the installations whose row can have changed: those of the changed datasets, those in a match with one
-    (now), and those that were matched with one before, or with a dataset no longer in the manifest
-    (matched_dataset_ids of the table being updated).
+    Incremental (macros/incremental.sql): the pre-hook deletes the rows that can have changed (those of the changed
+    datasets, of installations in a match with one, now or before, and of installations matched with a dataset no
+    longer in the manifest: macro delete_rebuilt_installations); the model then inserts every installation missing
+    from the table, in place (macros/append_in_place.sql).
     The unioned installations and the matches are read where they are used (`not materialized`): a CTE named more
     than once is otherwise materialized whole, every column and geometry of every installation copied before the
     joins (2 to 3 s of a partial build's 4 at benchmark scale 1). -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='installation_key',
-          on_schema_change='fail', pre_hook="{{ delete_changed_datasets() }}") }}
-{%- set partial = is_incremental() and changed_datasets() is not none %}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_rebuilt_installations(ref('int_installations_cross_dataset_matched')) }}") }}
 with
 
 installations as not materialized (
@@ -30,25 +29,6 @@ divisions as (
 
 ),
 
-{%- if partial %}
-
-rebuilt as (
-
-    select installation_key from installations where {{ is_changed_dataset('dataset_id') }}
-    union
-    select installation_key_a from matches
-    where {{ is_changed_dataset('dataset_id_a') }} or {{ is_changed_dataset('dataset_id_b') }}
-    union
-    select installation_key_b from matches
-    where {{ is_changed_dataset('dataset_id_a') }} or {{ is_changed_dataset('dataset_id_b') }}
-    union
-    -- matched before with a changed dataset, or with one that left the manifest
-    select installation_key from {{ this }}
-    where list_has_any(matched_dataset_ids, {{ sql_list(changed_datasets()) }})
-       or not list_has_all({{ sql_list(pv_dataset_ids()) }}, matched_dataset_ids)
-
-),
-{%- endif %}
 
 -- each match seen from both of its installations
 match_edges as (
@@ -127,8 +107,9 @@ final as (
         on match_summary.installation_key = installations.installation_key
     left join divisions
         on divisions.installation_key = installations.installation_key
-    {%- if partial %}
-    where installations.installation_key in (select installation_key from rebuilt)
+    {%- if is_incremental() %}
+    -- those the pre-hook deleted (all of them when every dataset counts as changed)
+    where installations.installation_key not in (select installation_key from {{ this }})
     {%- endif %}
 
 )

@@ -18,7 +18,7 @@
     Incremental by dataset (macros/incremental.sql): an installation's assignment depends on it and the areas alone;
     when the areas change, pvdoi.transform passes no changed_datasets and every row is assigned again.
 -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='dataset_id',
+{{ config(materialized='incremental', incremental_strategy='append',
           pre_hook="{{ delete_changed_datasets() }}") }}
 {%- set fallback_km = var('overture_fallback_km', env_var('PVDOI_OVERTURE_FALLBACK_KM', '25')) | float -%}
 {#- the spatial join's prefilter radius in degrees: the fallback distance in degrees of longitude up to 80°

@@ -2,8 +2,8 @@
     manifest entry names as its dbt_model. Columns are matched by name (UNION ALL BY NAME): a column one model lacks
     is null for its rows. Incremental by dataset (macros/incremental.sql): a partial build re-inserts the changed
     datasets' rows only. -#}
-{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='dataset_id',
-          on_schema_change='fail', pre_hook="{{ delete_changed_datasets() }}") }}
+{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
+          pre_hook="{{ delete_changed_datasets() }}") }}
 with
 
 unioned as (
