@@ -128,9 +128,9 @@ def plan_build(database_path: str, inputs: dict, *, force: bool = False) -> tupl
     if set(previous["datasets"]) - set(inputs["datasets"]):
         selectors.append("int_installations_unioned+")  # a dataset left: the union and what follows
     if previous.get("overture") != inputs["overture"]:
-        selectors.append("stg_overture__division_areas+")
+        selectors.append("source:raw_data.overture_division_areas+")  # its tests, its staging and what follows
         changed = None  # every installation's country and region again
-    selectors.append("source:raw_data")  # the tests on the raw tables span every dataset (unique feature_uid...)
+    selectors += [f"source:raw_data.{t}" for t in ("doi_pv_features", "datasets")]  # their tests span every dataset
     return "changed: " + " ".join(selectors), selectors, changed
 
 

@@ -626,7 +626,8 @@ def _incremental_equals_full(built: DbtRun, tmp_path: Path, change: str, changed
     and what follows, as pvdoi.transform selects it) and the other whole; assert every table is the same."""
     incremental = _changed_copy(built, tmp_path, "incremental", change)
     full = _changed_copy(built, tmp_path, "full", change)
-    run = run_dbt(["build", "--select", "stg_doi__installations+", "source:raw_data"], incremental,
+    run = run_dbt(["build", "--select", "stg_doi__installations+", "source:raw_data.doi_pv_features",
+                   "source:raw_data.datasets"], incremental,
                   tmp_path / "incremental", vars={**(vars or {}), "changed_datasets": changed})
     assert run.result.success, failed_nodes(run)
     statuses = {r.node.name: str(r.status) for r in run.result.result}
@@ -703,7 +704,8 @@ def test_a_partial_build_tests_the_changed_datasets_rows_and_every_row_where_it_
               "select * from prepared.int_installations_unioned where feature_uid = 'usa-rect'")
     database = _changed_copy(built, tmp_path, "broken", broken)
     build = run_build(str(database), str(tmp_path / "partial"), dbt_vars=dbt_vars(DEFAULT_MANIFEST),
-                      select=["stg_doi__installations+", "source:raw_data"],
+                      select=["stg_doi__installations+", "source:raw_data.doi_pv_features",
+                              "source:raw_data.datasets"],
                       changed=["global_pv_inventory_sent2_spot_2021"])
     statuses = {n.name: n.status for n in build.nodes}
     assert statuses["not_null_int_installations_unioned_area_m2"] == "pass"
@@ -719,8 +721,8 @@ def test_a_partial_build_inserts_the_rows_in_place_without_a_temporary_copy(buil
     (macros/append_in_place.sql), not through dbt-duckdb's temporary table; the tables still equal a full build's
     (the equality tests above)."""
     kru = "global_pv_inventory_sent2_spot_2021"
-    database = _changed_copy(built, tmp_path, "partial", "update raw_data.doi_pv_features set geometry = "
-                                                          "ST_Translate(geometry, 0.5, 0.2) where feature_uid = 'kru-uk'")
+    database = _changed_copy(built, tmp_path, "partial", "update raw_data.doi_pv_features set geometry = ST_Translate("
+                                                          "geometry, 0.5, 0.2) where feature_uid = 'kru-uk'")
     run = run_dbt(["build", "--select", "stg_doi__installations+"], database, tmp_path / "partial",
                   vars={"changed_datasets": [kru]})
     assert run.result.success, failed_nodes(run)
@@ -742,3 +744,23 @@ def test_a_partial_build_of_a_table_whose_columns_differ_from_its_model_fails_na
     assert str(result.status) == "error"
     assert "legacy_flag" in result.message and "--full-refresh" in result.message
     assert query(DbtRun(None, database, 0), "select count(*) from prepared.int_installations_unioned") == before
+
+
+def test_an_invalid_geometry_fails_the_union_whether_or_not_its_model_recorded_the_verdict(tmp_path, dbt_work_dir):
+    """A bowtie (self-intersecting) fails the union's geometry_is_valid test, which reads the ST_IsValid verdict the
+    staging model recorded in is_geometry_valid; where a model recorded none (null), the test asks GEOS itself."""
+    bowtie = shapely.Polygon([(30.0, 40.0), (30.001, 40.001), (30.001, 40.0), (30.0, 40.001)])
+    database = tmp_path / "bowtie.duckdb"
+    features = [*realistic_features(), Feature("usa-bowtie", "usa_cali_usgs_pv_2016", bowtie, area_m2=12345.0)]
+    write_warehouse(database, features)
+    run = run_dbt(["build", "--exclude", "resource_type:unit_test"], database, tmp_path / "build")
+    union_test = [n for n in failed_nodes(run) if n.startswith("geometry_is_valid_int_installations_unioned")]
+    assert len(union_test) == 1, failed_nodes(run)
+    assert "installations" in {r.node.name for r in run.result.result if str(r.status) == "skipped"}
+    con = connect(str(database))
+    try:
+        con.execute("update prepared.int_installations_unioned set is_geometry_valid = null")
+    finally:
+        con.close()
+    run = run_dbt(["test", "--select", union_test[0]], database, tmp_path / "test")
+    assert failed_nodes(run) == union_test

@@ -14,6 +14,7 @@ from tests.test_dbt_project import assert_same_tables, dbt_tables
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
+RAW_TESTS = ["source:raw_data.doi_pv_features", "source:raw_data.datasets"]  # selected for their tests
 
 
 def _run(workdir, **kw):
@@ -77,7 +78,7 @@ def test_one_changed_dataset_rebuilds_what_depends_on_it_and_equals_a_full_build
     changed = _run(workdir)
     assert changed.is_completed(), changed.message
     [(_, selected)] = _builds(workdir)[1:]
-    assert selected == "stg_doi__installations+ source:raw_data"  # the generic staging and what depends on it
+    assert selected == "stg_doi__installations+ " + " ".join(RAW_TESTS)  # the generic staging and what depends on it
     partial = _tables(workdir)
     assert 100 < len(partial["prepared.int_installations_unioned"][1])
     india_rows = sum(1 for r in partial["curated.installations"][1] if INDIA in r)
@@ -130,7 +131,7 @@ def test_the_skip_check_notices_a_new_geoparquet_file_with_as_many_rows(repo, wo
     with warehouse(database) as con:
         assert load_datasets(con, [after])[0]["loaded"]
     reason, select, changed = plan_build(database, build_inputs(database, manifest_vars))
-    assert (select, changed) == (["stg_doi__installations+", "source:raw_data"], [INDIA]), reason
+    assert (select, changed) == (["stg_doi__installations+", *RAW_TESTS], [INDIA]), reason
 
 
 def test_a_changed_dataset_with_a_model_of_its_own_selects_that_model(tmp_path):
@@ -147,13 +148,14 @@ def test_a_changed_dataset_with_a_model_of_its_own_selects_that_model(tmp_path):
     record_build(database, DbtBuild("built", "", inputs=built))
     assert plan_build(database, built) == ("skip", None, None)
     _, select, changed = plan_build(database, {**built, "datasets": {"plain": [1], "special": [2]}})
-    assert select == ["stg_special__installations+", "source:raw_data"] and changed == ["special"]
+    assert select == ["stg_special__installations+", *RAW_TESTS] and changed == ["special"]
     _, select, changed = plan_build(database, {**built, "datasets": {"plain": [2], "special": [2]}})
-    assert select == ["stg_doi__installations+", "stg_special__installations+", "source:raw_data"]
+    assert select == ["stg_doi__installations+", "stg_special__installations+", *RAW_TESTS]
     assert changed == ["plain", "special"]
     _, select, changed = plan_build(database, {**built, "datasets": {"special": [1]}})  # plain's rows left
-    assert select == ["int_installations_unioned+", "source:raw_data"] and changed == ["plain"]
+    assert select == ["int_installations_unioned+", *RAW_TESTS] and changed == ["plain"]
     _, select, changed = plan_build(database, {**built, "datasets": {"plain": [2], "special": [1]}, "overture": [1]})
-    assert "stg_overture__division_areas+" in select and changed is None  # new areas: every installation again
+    # new areas: their tests, and every installation's country and region again
+    assert "source:raw_data.overture_division_areas+" in select and changed is None
     reason, select, changed = plan_build(database, {**built, "project": "q"})
     assert "project" in reason and select is None  # a full build (--full-refresh)

@@ -207,7 +207,8 @@ def test_one_changed_dataset_on_a_lake_rebuilds_what_depends_on_it_and_equals_a_
         selected = [s for (s,) in con.execute("select selected from raw_data.dbt_builds order by built_at").fetchall()]
     finally:
         con.close()
-    assert selected == [None, "stg_doi__installations+ source:raw_data"]  # a full build, then the partial one
+    # a full build, then the partial one
+    assert selected == [None, "stg_doi__installations+ source:raw_data.doi_pv_features source:raw_data.datasets"]
     partial = dbt_tables(lake)
     assert sum(1 for r in partial["curated.installations"][1] if INDIA in r) == 100
     assert len(partial["curated.installations"][1]) > 100
