@@ -1,5 +1,7 @@
 {#- Shape metrics of every polygonal installation: area, perimeter, compactness, orientation, rectangularity.
-    Area in the equal-area EPSG:6933; perimeter, the minimum rotated rectangle and its orientation in a local tangent
+    Area in the equal-area EPSG:6933: the union's area_m2, which the ingest measured so (pvdoi/features/geometry.py,
+    the same projection as DuckDB's ST_Transform to EPSG:6933; measuring it again here took a fifth of the model's
+    time); perimeter, the minimum rotated rectangle and its orientation in a local tangent
     plane (metres east/north of the polygon's centroid, the ellipsoid's radii of curvature at its latitude:
     macro local_metric_geometry), which keeps shapes and angles (EPSG:6933 stretches east-west lengths by up to
     ~1.4x at European latitudes). ST_MinimumRotatedRectangle is GEOS's minimum-area rectangle.
@@ -12,7 +14,7 @@ with
 
 polygons as (
 
-    select installation_key, geometry
+    select installation_key, geometry, area_m2
     from {{ ref('int_installations_unioned') }}
     where geometry_class = 'polygon' and {{ is_changed_dataset('dataset_id') }}
 
@@ -25,6 +27,7 @@ centred as (
     select
         installation_key,
         geometry,
+        area_m2,
         case
             when not ST_IsEmpty(ST_Centroid(geometry)) then ST_Centroid(geometry)
             when not ST_IsEmpty(ST_Centroid(ST_Boundary(geometry))) then ST_Centroid(ST_Boundary(geometry))
@@ -38,7 +41,7 @@ projected as (
 
     select
         installation_key,
-        {{ equal_area_geometry('geometry') }} as equal_area_geometry,
+        area_m2,
         {{ local_metric_geometry('ST_Translate(geometry, -ST_X(centroid), -ST_Y(centroid))', 'ST_Y(centroid)') }}
             as local_geometry
     from centred
@@ -49,7 +52,7 @@ measured as (
 
     select
         installation_key,
-        ST_Area(equal_area_geometry) as area_m2,
+        area_m2,
         ST_Perimeter(local_geometry) as perimeter_m,  -- exterior and interior rings
         ST_Area(local_geometry) as local_area_m2,
         ST_MinimumRotatedRectangle(local_geometry) as rectangle  -- a line or point for shapes without area
