@@ -14,6 +14,11 @@ import duckdb
 from pvdoi.errors import WarehouseError
 
 LAKE = "lake"  # the name a DuckLake is attached under
+# For the warehouse's writers (the loads, the record of a dbt build; dbt's in dbt_project/profiles.yml): checkpoints
+# do not vacuum. The vacuum merges row groups that hold deleted or too few rows, rewriting them whole: a replaced
+# dataset's neighbours at every load and model COMMIT, or, left to any later writer's checkpoint, there. Row groups
+# whose rows are all deleted are still dropped (what this leaves in file size: BENCHMARKS.md, dbt_project/README.md).
+NO_VACUUM = "SET max_vacuum_tasks = 0"
 _WHEELS = {"spatial": "duckdb_extension_spatial", "httpfs": "duckdb_extension_httpfs",
            # the DuckLake backend (pvdoi/warehouse/lake.py) and its catalogs
            "ducklake": "duckdb_extension_ducklake", "sqlite": "duckdb_extension_sqlite",

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pvdoi import DBT_PROJECT_DIR, PROJECT_ROOT
-from pvdoi.duckdb_ext import connect
+from pvdoi.duckdb_ext import NO_VACUUM, connect
 from pvdoi.manifest import load_manifest
 
 log = logging.getLogger("pvdoi.dbt")
@@ -194,8 +194,8 @@ def record_build(database_path: str, build: DbtBuild) -> None:
     """Remember what a successful build was built from (and how many relations it left), for the next run's plan."""
     con = connect(database_path, extensions=())
     try:
-        con.execute(f"SET max_vacuum_tasks = 0; CREATE TABLE IF NOT EXISTS {BUILDS} (built_at TIMESTAMP, inputs JSON, "
-                    "relations INTEGER, nodes INTEGER, seconds DOUBLE, selected VARCHAR)")  # no vacuum: see profiles.yml
+        con.execute(f"{NO_VACUUM}; CREATE TABLE IF NOT EXISTS {BUILDS} (built_at TIMESTAMP, inputs JSON, relations "
+                    "INTEGER, nodes INTEGER, seconds DOUBLE, selected VARCHAR)")  # its checkpoint: not the build's vacuum
         con.execute(f"INSERT INTO {BUILDS} VALUES (?, ?, ?, ?, ?, ?)",
                     [datetime.now(timezone.utc).replace(tzinfo=None), json.dumps(build.inputs),
                      _relations_of(con), len(build.nodes), build.seconds, " ".join(build.selected) or None])

@@ -76,8 +76,7 @@
     model then inserts the installations missing from the table. -#}
 {% macro delete_rebuilt_installations(matches) -%}
     {%- if is_incremental() -%}
-        {%- set changed = 'false' if changed_datasets() is none else is_changed_dataset('dataset_id_a') ~ ' or '
-                                                                      ~ is_changed_dataset('dataset_id_b') -%}
+        {%- set changed = is_changed_dataset('dataset_id_a') ~ ' or ' ~ is_changed_dataset('dataset_id_b') -%}
         delete from {{ this }}
         where not ({{ in_pv_datasets('dataset_id') }}) or ({{ is_changed_dataset('dataset_id') }})
            or list_has_any(matched_dataset_ids, {{ sql_list(changed_datasets() or []) }})

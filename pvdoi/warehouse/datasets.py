@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import duckdb
 
 from pvdoi.citation import catalog_reference
-from pvdoi.duckdb_ext import connect, load_extension, s3_secret
+from pvdoi.duckdb_ext import NO_VACUUM, connect, load_extension, s3_secret
 from pvdoi.errors import WarehouseError
 from pvdoi.objectstore import is_url
 from pvdoi.results import DatasetResult
@@ -19,12 +19,9 @@ from pvdoi.warehouse.lake import commit_message, in_lake, retry_on_conflict, rol
 
 log = logging.getLogger("pvdoi.warehouse")
 REBUILD_INDEX_ROWS = 50_000  # loads of more rows drop the R-tree and build it again after
-# The checkpoints of a load (at COMMIT, and at close) do not vacuum: the vacuum merges row groups that hold deleted or
-# too few rows, rewriting them whole. Appended after a table's partly filled last row group, a first load's rows were
-# all rewritten (2 s for the UK dataset at benchmark scale 1); replacing one dataset of 119,000 rows cost 2.4 s of
-# vacuum against 0.4 s for its insert. Checked: six rounds of replacing one to three of the datasets left the file
-# the same size with or without it (6 or 7 row groups against 4 or 5).
-_NO_VACUUM = "SET max_vacuum_tasks = 0"
+# The checkpoints of a load (at COMMIT, and at close) do not vacuum (NO_VACUUM): appended after a table's partly filled
+# last row group, a first load's rows were all rewritten (2 s for the UK dataset at benchmark scale 1); replacing one
+# dataset of 119,000 rows cost 2.4 s of vacuum against 0.4 s for its insert.
 _COLUMNS = ("feature_uid, dataset_id, doi, source_file, source_file_checksum, source_feature_index, unified_id, "
             "geometry, geometry_type, area_m2, centroid_lon, centroid_lat, source_area_m2, capacity_mw, "
             "install_date, source_attributes, ingested_at")
@@ -46,7 +43,7 @@ def load_datasets(con, reports: list[DatasetResult]) -> list[dict]:
     limit = settings.lake_memory_limit if in_lake(con) else settings.warehouse_memory_limit
     con.execute(f"SET memory_limit = '{limit}'")
     con.execute("SET threads = 1")
-    con.execute(_NO_VACUUM)
+    con.execute(NO_VACUUM)
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if changed:
         load_extension(con, "spatial")  # the GEOMETRY column's conversions and the R-tree

@@ -29,7 +29,6 @@ divisions as (
 
 ),
 
-
 -- each match seen from both of its installations
 match_edges as (
 
