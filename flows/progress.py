@@ -64,13 +64,15 @@ class RunProgress:
         return ", ".join(done + ([f"{retries} {'retry' if retries == 1 else 'retries'}"] if retries else []))
 
     def table(self) -> Table:
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-        table.add_column("dataset", overflow="fold", ratio=1)
-        table.add_column("stage", no_wrap=True)
-        table.add_column("", justify="right", no_wrap=True)
-        table.add_column("s", justify="right", no_wrap=True)
+        # one line a row at 80 columns, as the summary's: one space between columns, every name whole (the longest
+        # dataset id has 40 characters); a long detail (dbt's counts) is cut rather than a name folded
+        table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), show_header=True, header_style="bold")
         now = time.monotonic()
         with self._lock:
+            table.add_column("dataset", no_wrap=True, min_width=max(map(len, self._rows), default=7))
+            table.add_column("stage", no_wrap=True)
+            table.add_column("", justify="right", no_wrap=True, overflow="ellipsis")
+            table.add_column("s", justify="right", no_wrap=True)
             for name, (stage, started, detail, ended) in self._rows.items():
                 table.add_row(name, stage, detail or self._so_far(name), f"{(ended or now) - started:.0f}")
         return table

@@ -266,3 +266,27 @@ def test_an_error_line_keeps_the_dataset_and_file_it_names(monkeypatch):
     terminal.error(str(ReadError("no layer", dataset_id=INDIA, file=INDIA_FILE)), hint="[see] the log")
     shown = console.export_text()
     assert shown.count(f"[dataset '{INDIA}', file '{INDIA_FILE}'] no layer") == 2 and "  [see] the log" in shown
+
+
+def test_every_row_of_the_live_display_fits_one_line_of_80_columns():
+    """The live display at the end of a run (six datasets loaded, dbt's counts beside them): each dataset id whole on
+    its own line, no line past 80 columns; the 40-character id used to fold onto a second line."""
+    from rich.console import Console
+
+    from flows.progress import PROGRESS
+    from pvdoi import DEFAULT_MANIFEST
+    from pvdoi.manifest import load_manifest
+
+    ids = [d.id for d in load_manifest(DEFAULT_MANIFEST).datasets]
+    PROGRESS.clear()
+    for i in ids:
+        PROGRESS.done(i, "loaded", "265,402 rows")
+    PROGRESS.done("dbt build", "built", "9 model success, 110 test pass")
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))
+    console.print(PROGRESS.table())
+    PROGRESS.clear()
+    lines = console.export_text().splitlines()
+    assert max(len(i) for i in ids) >= 40 and all(len(line) <= 80 for line in lines), lines
+    for i in ids:
+        [row] = [line for line in lines if line.startswith(i + " ")]
+        assert "loaded" in row and "265,402 rows" in row, lines
