@@ -9,6 +9,7 @@ import sys
 from flows.console import VERBOSITY, configure_logging, error
 from flows.progress import live_display
 from flows.summary import print_summary
+from pvdoi.errors import PVDOIError
 from pvdoi.settings import get_settings
 
 
@@ -39,6 +40,9 @@ def run_flow(datasets: list[str] | None, *, max_mb: float | None, no_cache: bool
                 state = pv_doi_ingest(**params, return_state=True)
     except RuntimeError as exc:  # the temporary server did not start (its own message says why)
         error(str(exc), hint="set PREFECT_HOME to a new folder, or PREFECT_API_URL to a running server")
+        return True
+    except PVDOIError as exc:  # the flow's module reads the manifest (its dataset choices): a broken one, one line
+        error(str(exc), hint=f"details: {log_path}" if log_path else None)
         return True
     from flows.artifacts import read_run_results
 

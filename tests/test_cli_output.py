@@ -290,3 +290,25 @@ def test_every_row_of_the_live_display_fits_one_line_of_80_columns():
     for i in ids:
         [row] = [line for line in lines if line.startswith(i + " ")]
         assert "loaded" in row and "265,402 rows" in row, lines
+
+
+def test_a_rejected_parameter_is_said_once_and_prefects_copies_stay_in_the_log(workdir):
+    """Prefect logs a rejected parameter twice at ERROR, with pydantic's raw list; the terminal shows the run's one
+    error line, the log file keeps Prefect's."""
+    out = _pvdoi(workdir, "run", "not_a_dataset", *_data(workdir))
+    assert out.returncode == 1
+    assert not [line for line in out.stderr.splitlines() if "ERROR" in line], out.stderr  # (its INFO line stays)
+    assert "Parameter validation failed" not in out.stderr
+    [log] = (workdir / "data" / "logs").glob("*-run.log")
+    assert "Parameter validation failed" in log.read_text()
+
+
+def test_a_manifest_that_is_not_json_is_one_error_line_not_a_traceback(workdir):
+    """The flow's module reads the manifest when it is imported (its dataset choices); a broken manifest named by
+    PVDOI_MANIFEST_PATH ends the run with the manifest's error on one line."""
+    bad = workdir / "bad.json"
+    bad.write_text('{"datasets": [')
+    out = _pvdoi(workdir, "run", "--all", *_data(workdir), PVDOI_MANIFEST_PATH=str(bad))
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    [line] = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert str(bad) in line and "is not valid JSON" in line, out.stderr
