@@ -29,7 +29,7 @@ from pvdoi.attributes import RESERVED
 from pvdoi.duckdb_ext import connect, install_extensions
 from pvdoi.transform import release_dbt_duckdb
 from pvdoi.manifest import load_manifest
-from pvdoi.transform import dbt_vars
+from pvdoi.transform import CATALOG_TESTS, dbt_vars
 from pvdoi.warehouse.divisions import DDL as OVERTURE_DDL
 
 _TO_EQUAL_AREA = Transformer.from_crs("EPSG:4326", "EPSG:6933", always_xy=True)
@@ -604,6 +604,12 @@ def test_broken_rows_fail_the_build_with_the_failing_tests_named(tmp_path, dbt_w
     assert {"installations", "int_installations_unioned", "installation_shape_metrics"} <= skipped
 
 
+# what a load does to the rows of a part it replaces (pvdoi/warehouse/datasets.py): all of them get its loaded_at
+# (one fixed time: the tests apply a change to two copies)
+LOADED_AGAIN = ("update raw_data.doi_pv_features set loaded_at = timestamp '2025-01-01 00:00:00' "
+                "where dataset_id = '{dataset}' and source_file = '{file}'")
+
+
 def _changed_copy(built: DbtRun, tmp_path: Path, name: str, change: str) -> Path:
     """A copy of the built warehouse (under its own name: the tests name its catalog) in the folder ``name``, with
     ``change`` (SQL) applied to its raw rows."""
@@ -626,8 +632,7 @@ def _incremental_equals_full(built: DbtRun, tmp_path: Path, change: str, changed
     and what follows, as pvdoi.transform selects it) and the other whole; assert every table is the same."""
     incremental = _changed_copy(built, tmp_path, "incremental", change)
     full = _changed_copy(built, tmp_path, "full", change)
-    run = run_dbt(["build", "--select", "stg_doi__installations+", "source:raw_data.doi_pv_features",
-                   "source:raw_data.datasets"], incremental,
+    run = run_dbt(["build", "--select", "stg_doi__installations+", CATALOG_TESTS], incremental,
                   tmp_path / "incremental", vars={**(vars or {}), "changed_datasets": changed})
     assert run.result.success, failed_nodes(run)
     statuses = {r.node.name: str(r.status) for r in run.result.result}
@@ -649,14 +654,34 @@ def test_an_incremental_build_after_one_dataset_changed_equals_a_full_build(buil
         set geometry = ST_Translate(geometry, 0.5, 0.2),
             centroid_lon = centroid_lon + 0.5, centroid_lat = centroid_lat + 0.2
         where feature_uid = 'kru-uk';
+        {LOADED_AGAIN.format(dataset=kru, file=DATASETS[kru][2])};
         insert into raw_data.doi_pv_features select * replace ('kru-in' as feature_uid, '{kru}' as dataset_id,
-            ST_Translate(geometry, 0.005, 0) as geometry, centroid_lon + 0.005 as centroid_lon)
+            ST_Translate(geometry, 0.005, 0) as geometry, centroid_lon + 0.005 as centroid_lon, timestamp '2025-01-01 00:00:00' as loaded_at)
         from raw_data.doi_pv_features where feature_uid = 'dun-in'"""
     incremental, _ = _incremental_equals_full(built, tmp_path, change, [kru])
     mapped = dict(query(DbtRun(None, incremental, 0), "select feature_uid, mapped_by_n_datasets "
                                                       "from curated.installations"))
     assert mapped["dun-es"] == mapped["uk-point"] == 1 and mapped["dun-in"] == mapped["kru-in"] == 2
     assert "kru-es" not in mapped
+
+
+def test_a_partial_build_keeps_the_unions_rows_of_the_parts_it_holds(built, tmp_path):
+    """A part is a dataset's rows of one source file, loaded together (pvdoi/warehouse/datasets.py: the load replaces
+    a dataset's rows part by part, each row it writes with that load's loaded_at). Kruitwagen gains a file: the
+    union inserts that part's row and keeps the rows of the part it holds (the same rows, by DuckDB's rowid);
+    the tables equal a full build's."""
+    kru = "global_pv_inventory_sent2_spot_2021"
+    rowids = "select feature_uid, rowid from prepared.int_installations_unioned where dataset_id = ? order by 1"
+    before = query(built, rowids, [kru])
+    change = f"""
+        insert into raw_data.doi_pv_features select * replace ('kru-cv' as feature_uid, 'cv_polygons.geojson'
+            as source_file, ST_Translate(geometry, 0.2, 0) as geometry, centroid_lon + 0.2 as centroid_lon,
+            timestamp '2025-01-01 00:00:00' as loaded_at)
+        from raw_data.doi_pv_features where feature_uid = 'kru-uk';
+        update raw_data.datasets set features_written = features_written + 1 where dataset_id = '{kru}'"""
+    incremental, _ = _incremental_equals_full(built, tmp_path, change, [kru])
+    after = query(DbtRun(None, incremental, 0), rowids, [kru])
+    assert [r for r in after if r[0] != "kru-cv"] == before and len(after) == len(before) + 1
 
 
 def test_a_dataset_whose_rows_left_leaves_the_incremental_models(built, tmp_path):
@@ -704,8 +729,7 @@ def test_a_partial_build_tests_the_changed_datasets_rows_and_every_row_where_it_
               "select * from prepared.int_installations_unioned where feature_uid = 'usa-rect'")
     database = _changed_copy(built, tmp_path, "broken", broken)
     build = run_build(str(database), str(tmp_path / "partial"), dbt_vars=dbt_vars(DEFAULT_MANIFEST),
-                      select=["stg_doi__installations+", "source:raw_data.doi_pv_features",
-                              "source:raw_data.datasets"],
+                      select=["stg_doi__installations+", CATALOG_TESTS],
                       changed=["global_pv_inventory_sent2_spot_2021"])
     statuses = {n.name: n.status for n in build.nodes}
     assert statuses["not_null_int_installations_unioned_area_m2"] == "pass"
@@ -722,7 +746,8 @@ def test_a_partial_build_inserts_the_rows_in_place_without_a_temporary_copy(buil
     (the equality tests above)."""
     kru = "global_pv_inventory_sent2_spot_2021"
     database = _changed_copy(built, tmp_path, "partial", "update raw_data.doi_pv_features set geometry = ST_Translate("
-                                                          "geometry, 0.5, 0.2) where feature_uid = 'kru-uk'")
+                                                          "geometry, 0.5, 0.2) where feature_uid = 'kru-uk'; "
+                             + LOADED_AGAIN.format(dataset=kru, file=DATASETS[kru][2]))
     run = run_dbt(["build", "--select", "stg_doi__installations+"], database, tmp_path / "partial",
                   vars={"changed_datasets": [kru]})
     assert run.result.success, failed_nodes(run)

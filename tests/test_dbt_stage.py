@@ -10,11 +10,12 @@ from prefect.client.orchestration import get_client
 
 from flows.ingest_flow import pv_doi_ingest
 from pvdoi.duckdb_ext import connect
+from pvdoi.transform import CATALOG_TESTS
 from tests.test_dbt_project import assert_same_tables, dbt_tables
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 INDIA, CHINA = "ind_pv_solar_farms_2022", "chn_med_res_pv_2024"
-RAW_TESTS = ["source:raw_data.doi_pv_features", "source:raw_data.datasets"]  # selected for their tests
+RAW_TESTS = [CATALOG_TESTS]  # selected for their tests
 
 
 def _run(workdir, **kw):
@@ -97,10 +98,11 @@ def test_a_failing_test_is_named_in_the_artifact_and_the_run_fails(repo, workdir
                 f"FROM raw_data.doi_pv_features WHERE dataset_id = '{INDIA}' LIMIT 1")
     con.close()
     state = _run(workdir, datasets=[INDIA])  # China is not loaded again: the row stays
-    assert state.is_failed() and "source_unique_raw_data_doi_pv_features_feature_uid" in state.message
+    # a partial build: the raw rows' tests are the union's (pvdoi.transform.CATALOG_TESTS), which holds the row
+    assert state.is_failed() and "unique_int_installations_unioned_feature_uid" in state.message
     nodes = _artifact("pv-dbt-build-nodes", state.state_details.flow_run_id)
     rows = json.loads(nodes) if isinstance(nodes, str) else nodes
-    assert rows[0]["status"] == "fail" and rows[0]["node"] == "source_unique_raw_data_doi_pv_features_feature_uid"
+    assert rows[0]["status"] == "fail" and rows[0]["node"] == "unique_int_installations_unioned_feature_uid"
     assert "Got 1 result" in rows[0]["message"]
     assert len(_builds(workdir)) == 1  # a failed build is not recorded: the next run builds again
 

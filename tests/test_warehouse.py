@@ -55,10 +55,42 @@ def test_no_load_vacuums_neither_a_first_load_nor_a_replacement(repo, workdir):
         assert w.load_datasets(con, [report])[0]["deleted"] == 0
         assert vacuum_tasks(con) == 0
     changed = report.replace(geoparquet=dataclasses.replace(report.geoparquet, sha256="another file"))
-    with w.warehouse(db) as con:
+    with w.warehouse(db) as con:  # its one part standardised again (another ingested_at): all its rows replaced
+        con.execute("UPDATE raw_data.doi_pv_features SET ingested_at = ingested_at - INTERVAL 1 DAY")
         assert w.load_datasets(con, [changed])[0]["deleted"] == 1363
         assert vacuum_tasks(con) == 0
         assert con.execute("SELECT count(*) FROM raw_data.doi_pv_features").fetchone()[0] == 1363
+
+
+GLOBAL = "global_pv_inventory_sent2_spot_2021"
+
+
+def test_a_load_replaces_only_the_parts_of_a_dataset_it_does_not_hold(repo, workdir):
+    """A part is a source file's rows; the ingest takes an unchanged file's part back from the previous GeoParquet
+    file as it was (same ingested_at). The load keeps such parts' rows (and their loaded_at) and replaces the
+    others; the rows are the file's either way."""
+    report = run_dataset(GLOBAL)
+    db = str(workdir / "warehouse.duckdb")
+    parts = ("SELECT source_file, ingested_at, loaded_at, count(*) FROM raw_data.doi_pv_features "
+             "GROUP BY ALL ORDER BY source_file")
+    with w.warehouse(db) as con:
+        assert w.load_datasets(con, [report])[0]["loaded"]
+        before = con.execute(parts).fetchall()
+        assert len(before) > 2  # several source files
+        one = before[0][0]
+        # as if that file's rows came from an earlier standardisation: the file's part is not the one held
+        con.execute("UPDATE raw_data.doi_pv_features SET ingested_at = ingested_at - INTERVAL 1 DAY "
+                    "WHERE source_file = ?", [one])
+        changed = report.replace(geoparquet=dataclasses.replace(report.geoparquet, sha256="another file"))
+        [loaded] = w.load_datasets(con, [changed])
+        assert loaded["loaded"] and loaded["deleted"] == before[0][3] and loaded["rows"] == report.geoparquet.rows
+        after = con.execute(parts).fetchall()
+        assert after[1:] == before[1:]  # the other parts' rows stay, loaded_at included
+        assert after[0][:2] == before[0][:2] and after[0][3] == before[0][3] and after[0][2] > before[0][2]
+        file_rows = con.execute("SELECT feature_uid, ST_AsWKB(geometry), area_m2, source_attributes FROM "
+                                "read_parquet(?) ORDER BY ALL", [report.geoparquet.path]).fetchall()
+        assert con.execute("SELECT feature_uid, ST_AsWKB(geometry), area_m2, source_attributes FROM "
+                           "raw_data.doi_pv_features ORDER BY ALL").fetchall() == file_rows
 
 
 def test_the_load_task_loads_spatial_only_when_rows_change_or_the_schema_is_incomplete(repo, workdir):

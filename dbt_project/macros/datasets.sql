@@ -50,3 +50,13 @@
     {%- endfor -%}
     {{ return({'id': '', 'attributes': [], 'dbt_model': model.name}) }}
 {%- endmacro %}
+
+{#- The union's inputs (int_installations_unioned): the generic staging model and every dataset-specific one, stacked
+    by column name. -#}
+{% macro union_inputs() -%}
+    select * from {{ ref('stg_doi__installations') }}
+    {%- for dataset in pv_datasets() if dataset.dbt_model %}
+    union all by name
+    select * from {{ ref(dataset.dbt_model) }}
+    {%- endfor %}
+{%- endmacro %}

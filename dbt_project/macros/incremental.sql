@@ -40,6 +40,55 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The union's rows come in parts: a dataset's rows from one source file, loaded together. The load replaces a
+    dataset's rows part by part, and every row it writes gets that load's loaded_at (pvdoi/warehouse/datasets.py), so
+    a part is keyed by dataset_id, source_file and loaded_at. In a partial build the union keeps the changed
+    datasets' parts that it holds with as many rows as its inputs (held_parts), deletes their other rows (pre-hook
+    delete_changed_parts) and inserts its inputs' rows of the parts it does not hold (is_new_part): at benchmark
+    scale 1, the 6,300 rows of one changed file instead of its dataset's 119,000. A row without loaded_at (a
+    dataset-specific model that does not carry it) is always replaced. -#}
+{% macro part_key() -%}
+    concat_ws('|', dataset_id, source_file, cast(loaded_at as varchar))
+{%- endmacro %}
+
+{#- SQL: the keys of the changed datasets' parts that the model's table holds with as many rows as `inputs` (SQL). -#}
+{% macro held_parts_sql(inputs) -%}
+    select part from (
+        select {{ part_key() }} as part, count(*) as n from {{ this }}
+        where loaded_at is not null and {{ is_changed_dataset('dataset_id') }} group by part
+    ) as held
+    inner join (
+        select {{ part_key() }} as part, count(*) as n from ({{ inputs }}) as inputs
+        where loaded_at is not null and {{ is_changed_dataset('dataset_id') }} group by part
+    ) as wanted using (part, n)
+{%- endmacro %}
+
+{#- The held parts' keys, a list (empty unless an incremental build runs): a literal in the model's SQL, which DuckDB
+    applies where the inputs are read (a subquery there is joined after staging computed every row: 1.5 s against
+    0.14 s at benchmark scale 1). -#}
+{% macro held_parts(inputs) -%}
+    {%- if execute and is_incremental() -%}
+        {{ return(run_query(held_parts_sql(inputs)).columns[0].values() | list) }}
+    {%- endif -%}
+    {{ return([]) }}
+{%- endmacro %}
+
+{#- A SQL condition: the row's part is not one of `held` (a list of part keys). -#}
+{% macro is_new_part(held) -%}
+    (loaded_at is null or not list_contains({{ sql_list(held) }}, {{ part_key() }}))
+{%- endmacro %}
+
+{#- Pre-hook of the union: delete the rows of datasets no longer in the manifest, and the changed datasets' rows of
+    parts it does not hold as `inputs` have them. -#}
+{% macro delete_changed_parts(inputs) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where not ({{ in_pv_datasets('dataset_id') }})
+           or (({{ is_changed_dataset('dataset_id') }})
+               and (loaded_at is null or {{ part_key() }} not in ({{ held_parts_sql(inputs) }})))
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Pre-hook of a model keyed by installation whose rows depend on the installation alone (installation_shape_metrics):
     delete the rows of installations that belong to a changed dataset or are no longer in `installations` (the union,
     already updated), all rows without the var; the model then inserts the changed datasets' rows. -#}

@@ -1,18 +1,16 @@
 {#- Every staged dataset stacked: the generic staging model (stg_doi__installations) and each dataset-specific model a
-    manifest entry names as its dbt_model. Columns are matched by name (UNION ALL BY NAME): a column one model lacks
-    is null for its rows. Incremental by dataset (macros/incremental.sql): a partial build re-inserts the changed
-    datasets' rows only. -#}
+    manifest entry names as its dbt_model (macro union_inputs). Columns are matched by name (UNION ALL BY NAME): a
+    column one model lacks is null for its rows. Incremental by part (macros/incremental.sql): a partial build keeps
+    the changed datasets' parts (a source file's rows, loaded together) that it holds as they are, and inserts the
+    rows of their other parts. -#}
 {{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail',
-          pre_hook="{{ delete_changed_datasets() }}") }}
+          pre_hook="{{ delete_changed_parts(union_inputs()) }}") }}
+{%- set held = held_parts(union_inputs()) %}
 with
 
 unioned as (
 
-    select * from {{ ref('stg_doi__installations') }}
-    {%- for dataset in pv_datasets() if dataset.dbt_model %}
-    union all by name
-    select * from {{ ref(dataset.dbt_model) }}
-    {%- endfor %}
+    {{ union_inputs() }}
 
 ),
 
@@ -24,6 +22,9 @@ keyed as (
         *
     from unioned
     where {{ is_changed_dataset('dataset_id') }}
+    {%- if is_incremental() %}
+        and {{ is_new_part(held) }}
+    {%- endif %}
 
 )
 
