@@ -84,6 +84,9 @@ def _new_parts(con, report: DatasetResult) -> tuple[list[str], int]:
     """The keys of the dataset's parts (PART_KEY) that the warehouse holds as the GeoParquet file has them, same
     rows counted, and the number of the file's rows in the other parts (those a load inserts)."""
     dataset_id, parquet = report.dataset_id, report.geoparquet
+    if is_url(parquet.path):  # a shared output (PVDOI_OUTPUT_URL): read where it is, with the PVDOI_S3_* settings
+        bucket = parquet.path.removeprefix("s3://").split("/", 1)[0]
+        s3_secret(con, "pvdoi_outputs", f"s3://{bucket}/", get_settings().s3())
     query = f"SELECT {PART_KEY} AS part, count(*) AS n FROM {{}} WHERE dataset_id = ? GROUP BY part"
     held = dict(con.execute(query.format("raw_data.doi_pv_features"), [dataset_id]).fetchall())
     new = dict(con.execute(query.format("read_parquet(?)"), [parquet.path, dataset_id]).fetchall())
@@ -105,9 +108,6 @@ def _load_dataset(con, report: DatasetResult) -> dict:
         return {"dataset_id": dataset_id, "rows": rows, "loaded": False, "deleted": 0}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     counts = report.counts
-    if is_url(parquet.path):  # a shared output (PVDOI_OUTPUT_URL): read where it is, with the PVDOI_S3_* settings
-        bucket = parquet.path.removeprefix("s3://").split("/", 1)[0]
-        s3_secret(con, "pvdoi_outputs", f"s3://{bucket}/", get_settings().s3())
     con.execute("BEGIN TRANSACTION")
     try:
         held, _ = _new_parts(con, report)  # parts the warehouse holds already: their rows stay
