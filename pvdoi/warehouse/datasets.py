@@ -26,8 +26,8 @@ REBUILD_INDEX_ROWS = 50_000  # loads of more rows drop the R-tree and build it a
 # A dataset's rows come in parts, one per source file, and the ingest takes a part whose file did not change back
 # from the previous GeoParquet file as it was, ingested_at included (pvdoi.features.parts). A load replaces only the
 # parts it does not hold already, by this key; the rows of the others stay, their loaded_at too, and dbt's union
-# inserts again only rows loaded since (macro changed_parts). At benchmark scale 1, one file changed of the
-# 119,000-row dataset: 6,300 rows replaced instead of all of them (their COMMIT alone took 0.9 s).
+# inserts again only the rows of the other parts (macros/incremental.sql: held_parts). At benchmark scale 1, one
+# changed file of the 119,000-row dataset: 6,300 rows replaced instead of all of them (their COMMIT alone took 0.9 s).
 PART_KEY = ("concat_ws('|', source_file, coalesce(source_file_checksum, ''), "
             "coalesce(CAST(CAST(ingested_at AS TIMESTAMP) AS VARCHAR), ''))")
 _COLUMNS = ("feature_uid, dataset_id, doi, source_file, source_file_checksum, source_feature_index, unified_id, "
@@ -55,7 +55,7 @@ def load_datasets(con, reports: list[DatasetResult]) -> list[dict]:
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if changed:
         load_extension(con, "spatial")  # the GEOMETRY column's conversions and the R-tree
-    replaced = sum(_new_parts(con, r)[1] for r in changed) if changed and not in_lake(con) else 0
+    replaced = sum(_held_parts(con, r)[1] for r in changed) if changed and not in_lake(con) else 0
     rebuild = replaced >= REBUILD_INDEX_ROWS and not in_lake(con)  # lake: no index
     if rebuild:
         con.execute(f"DROP INDEX IF EXISTS raw_data.{RTREE}")
@@ -80,7 +80,7 @@ def _unchanged_rows(con, report: DatasetResult) -> int | None:
     return None
 
 
-def _new_parts(con, report: DatasetResult) -> tuple[list[str], int]:
+def _held_parts(con, report: DatasetResult) -> tuple[list[str], int]:
     """The keys of the dataset's parts (PART_KEY) that the warehouse holds as the GeoParquet file has them, same
     rows counted, and the number of the file's rows in the other parts (those a load inserts)."""
     dataset_id, parquet = report.dataset_id, report.geoparquet
@@ -110,7 +110,7 @@ def _load_dataset(con, report: DatasetResult) -> dict:
     counts = report.counts
     con.execute("BEGIN TRANSACTION")
     try:
-        held, _ = _new_parts(con, report)  # parts the warehouse holds already: their rows stay
+        held, _ = _held_parts(con, report)  # parts the warehouse holds already: their rows stay
         deleted = con.execute(f"DELETE FROM raw_data.doi_pv_features WHERE dataset_id = ? "
                               f"AND NOT list_contains(?::VARCHAR[], {PART_KEY})", [dataset_id, held]).fetchone()[0]
         con.execute(f"INSERT INTO raw_data.doi_pv_features ({_COLUMNS}, loaded_at) "
