@@ -68,9 +68,12 @@ class WalSQLiteMetadataStore(SQLiteMetadataStore):
             self._rollback()
             log.warning("could not record the cache run id (%s); this run's cache entries may be lost", exc)
 
-    def set(self, *args, **kwargs) -> None:
+    def set(self, *args, cache_key: str, **kwargs) -> None:
         try:
-            super().set(*args, **kwargs)
+            # Hamilton's INSERT OR IGNORE keeps a key's first data version: a node recomputed under the same key (a
+            # rewritten output) would come back as the old result on every later run; the latest one is kept instead
+            self.connection.execute("DELETE FROM cache_metadata WHERE cache_key = ?", (cache_key,))
+            super().set(*args, cache_key=cache_key, **kwargs)  # commits the delete with the insert
         except (sqlite3.Error, OSError) as exc:  # a full disk costs the cache entry, not the run
             self._rollback()
             log.warning("could not record cache metadata (%s); the node will recompute next time", exc)

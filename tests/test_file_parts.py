@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import os
 import time
 
 import pyarrow as pa
@@ -13,6 +16,7 @@ import pytest
 import pvdoi.features.stream as standardise
 from benchmarks.digest import digest
 from flows.dataflow import run_dataset
+from pvdoi.atomic import sha256_file
 
 DATASET = "global_pv_inventory_sent2_spot_2021"  # four polygon files in one record
 CHANGED = "cv_polygons.geojson"
@@ -34,11 +38,36 @@ def files_read(monkeypatch) -> list[str]:
     return read
 
 
-def _change_one_file(repo) -> None:
+@pytest.fixture()
+def pages_as_at_scale(monkeypatch) -> None:
+    """Small batches, row groups, pages and dictionaries: a few hundred rows laid out in Parquet as 100k rows are
+    (batches across row groups, pages split and dictionaries given up as a column fills up)."""
+    monkeypatch.setattr("pvdoi.features.stream.BATCH_SIZE", 30)
+    monkeypatch.setattr("pvdoi.features.geoparquet.ROW_GROUP_SIZE", 50)
+    monkeypatch.setattr(pq, "ParquetWriter", functools.partial(pq.ParquetWriter, data_page_size=512,
+                                                               write_batch_size=4, dictionary_pagesize_limit=512))
+
+
+def _change_one_file(repo) -> bytes:
+    """Two features fewer in CHANGED; its bytes before."""
     path = repo.files_dir / DATASET / CHANGED
-    doc = json.loads(path.read_bytes())
+    before = path.read_bytes()
+    doc = json.loads(before)
     doc["features"] = doc["features"][:-2]
     repo.replace_file(DATASET, CHANGED, json.dumps(doc).encode())
+    return before
+
+
+def _run_logged(caplog, **kwargs):
+    """run_dataset, and whether it rewrote an output that no longer matched its cache entry."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "pvdoi.dataflow"):
+        result = run_dataset(DATASET, **kwargs)
+    return result, any("changed since it was cached" in m for m in caplog.messages)
+
+
+def _stamp(path: str) -> tuple[int, str]:
+    return os.stat(path).st_mtime_ns, sha256_file(path)
 
 
 def _ingested_at(path: str) -> dict[str, set]:
@@ -103,3 +132,37 @@ def test_a_record_that_does_not_match_the_rows_is_not_reused(repo, workdir, file
     second = run_dataset(DATASET)
     assert sorted(files_read) == sorted([CHANGED, *OTHERS]) and second.reused_files == ()
     assert second.geoparquet.rows == first.geoparquet.rows - 2
+
+
+def test_a_file_changed_back_rewrites_the_first_output_once_then_the_cache_holds(repo, workdir, pages_as_at_scale,
+                                                                                   caplog):
+    first, _ = _run_logged(caplog)
+    time.sleep(1.1)  # ingested_at is in whole seconds
+    original = _change_one_file(repo)
+    changed, rewritten = _run_logged(caplog)
+    assert changed.geoparquet.sha256 != first.geoparquet.sha256 and not rewritten
+
+    repo.replace_file(DATASET, CHANGED, original)  # the same published bytes as the first run's
+    back, rewritten = _run_logged(caplog)
+    assert rewritten  # the cache's output for these inputs is the first run's, and the disk holds the changed one
+    assert back.geoparquet.sha256 == first.geoparquet.sha256 == sha256_file(back.geoparquet.path)
+    assert digest(back.geoparquet.path) == digest(first.geoparquet.path)  # the same rows: the load sees nothing new
+
+    before = _stamp(back.geoparquet.path)
+    again, rewritten = _run_logged(caplog)
+    assert not rewritten and "geoparquet_file" in again.cache.hits and not again.cache.misses
+    assert _stamp(again.geoparquet.path) == before
+
+
+def test_an_output_rewritten_under_the_same_inputs_is_the_one_the_cache_gives_next(repo, workdir, caplog):
+    first, _ = _run_logged(caplog)
+    time.sleep(1.1)
+    uncached, _ = _run_logged(caplog, enable_caching=False)  # --no-cache: every row stamped again, cache untouched
+    assert uncached.geoparquet.sha256 != first.geoparquet.sha256
+
+    taken_up, rewritten = _run_logged(caplog)
+    assert rewritten and taken_up.geoparquet.sha256 == sha256_file(taken_up.geoparquet.path)
+    before = _stamp(taken_up.geoparquet.path)
+    again, rewritten = _run_logged(caplog)
+    assert not rewritten and "geoparquet_file" in again.cache.hits and not again.cache.misses
+    assert again.geoparquet == taken_up.geoparquet and _stamp(again.geoparquet.path) == before

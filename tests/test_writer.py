@@ -6,6 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pvdoi.atomic import sha256_file
 from pvdoi.features.writer import RowGroupWriter
 
 
@@ -51,3 +52,16 @@ def test_without_rows_the_file_has_the_empty_tables_columns(tmp_path):
     assert table.num_rows == 0 and table.column_names == ["n", "s"] and table.schema.metadata == {b"geo": b"none"}
     with pytest.raises(ValueError, match="no rows and no empty table"):
         RowGroupWriter(str(tmp_path / "nothing.parquet"), row_group_size=4).close({b"geo": b"none"})
+
+
+def test_the_same_rows_make_the_same_bytes_however_they_came_in_batches(tmp_path):
+    # ~2 MB of distinct text per row group: past a page (1 MB) and the dictionary's limit, as GeoParquet columns are
+    rows = _batch(0, 3000).set_column(1, "s", pa.array([f"row {i} " + "x" * (i % 2000) for i in range(3000)]))
+    digests = set()
+    for cuts in ([], [700], [1000, 1703], [5, 2990]):
+        writer = RowGroupWriter(str(tmp_path / f"{len(digests)}.parquet"), row_group_size=2048)
+        for start, end in zip([0, *cuts], [*cuts, rows.num_rows]):
+            writer.append(rows.slice(start, end - start))
+        writer.close({b"geo": b"all rows"})
+        digests.add(sha256_file(writer.path))
+    assert len(digests) == 1

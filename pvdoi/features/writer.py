@@ -5,7 +5,8 @@ the dataset's rows until the end: memory holds one row group, and compressing an
 ``geo`` metadata (the bounding box and geometry types of all rows) is known only when the last row is in, so it is
 set at :meth:`RowGroupWriter.close`, in the file's key-value metadata and in the Arrow schema stored beside it
 (``ARROW:schema``, the base64 of the schema's IPC serialisation, which is what pyarrow reads the metadata from): the
-file is the one ``pyarrow.parquet.write_table`` writes from the whole table with that metadata, row groups included.
+file is the one ``pyarrow.parquet.write_table`` writes from the whole table with that metadata, row groups included,
+byte for byte however its rows came in batches (each row group is written from one chunk).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class RowGroupWriter:
 
     def _flush(self, rows: int) -> None:
         pending = pa.concat_tables(self._pending)
-        self._writer.write_table(pending.slice(0, rows), row_group_size=self.row_group_size)
+        # one chunk per row group: Parquet splits pages (and gives up dictionaries) at batch boundaries counted from
+        # each chunk's start, so the same rows in other batches (reused from the previous file) made other bytes
+        self._writer.write_table(pending.slice(0, rows).combine_chunks(), row_group_size=self.row_group_size)
         rest = pending.slice(rows)
         self._pending, self._pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
 
