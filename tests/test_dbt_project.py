@@ -238,11 +238,11 @@ class DbtRun:
 
 
 def run_dbt(command: list[str], database: Path, work_dir: Path, *, manifest: Path = DEFAULT_MANIFEST,
-            vars: dict | None = None) -> DbtRun:
+            vars: dict | None = None, project: Path = DBT_PROJECT_DIR) -> DbtRun:
     """Run dbt in-process against the given warehouse, with the manifest's datasets as vars (as the flow passes
     them; ``vars`` replace or add some); target/ and logs/ go to work_dir."""
     install_extensions(("spatial",))  # from the wheel: the profile's `extensions: [spatial]` then loads offline
-    args = [*command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    args = [*command, "--project-dir", str(project), "--profiles-dir", str(project),
             "--target-path", str(work_dir / "target"), "--log-path", str(work_dir / "logs"),
             "--vars", json.dumps({**dbt_vars(manifest), **(vars or {})})]
     with pytest.MonkeyPatch.context() as env:
@@ -682,6 +682,55 @@ def test_a_partial_build_keeps_the_unions_rows_of_the_parts_it_holds(built, tmp_
     incremental, _ = _incremental_equals_full(built, tmp_path, change, [kru])
     after = query(DbtRun(None, incremental, 0), rowids, [kru])
     assert [r for r in after if r[0] != "kru-cv"] == before and len(after) == len(before) + 1
+
+
+def test_dbt_run_by_hand_after_a_var_changed_computes_every_row_of_the_union_again(built, tmp_path):
+    """Without the changed datasets (dbt run by hand, say after an attribute's scale was edited) the union keeps no
+    part: every row is computed again from the new vars, and the tables equal a full build's."""
+    datasets = dbt_vars(DEFAULT_MANIFEST)["pv_datasets"]
+    for attribute in (a for d in datasets for a in d["attributes"] if a["name"] == "landscape_area_m2"):
+        attribute["scale"] = 1.0  # km² published, m² meant: now left as published
+    incremental = _changed_copy(built, tmp_path, "incremental", "select 1")
+    full = _changed_copy(built, tmp_path, "full", "select 1")
+    run = run_dbt(["build", "--exclude", "resource_type:unit_test"], incremental, tmp_path / "incremental",
+                  vars={"pv_datasets": datasets})
+    assert run.result.success, failed_nodes(run)
+    run = run_dbt(["build", "--full-refresh"], full, tmp_path / "full", vars={"pv_datasets": datasets})
+    assert run.result.success, failed_nodes(run)
+    assert_same_tables(dbt_tables(incremental), dbt_tables(full))
+
+
+def test_a_dataset_with_a_model_of_its_own_has_every_row_replaced_in_the_union(built, tmp_path):
+    """A dataset-specific model's SQL may read its dataset's other rows (here a count over them), so the union keeps
+    none of its parts: a file added to it changes every row, as in a full build."""
+    import shutil
+
+    kru = "global_pv_inventory_sent2_spot_2021"
+    project = tmp_path / "project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (project / "models" / "staging" / "stg_counted__installations.sql").write_text(
+        "with staged as ({{ stg_installations([pv_dataset_of_model()]) }})\n"
+        "select * replace (cast(count(*) over () as double) as source_area_m2) from staged\n")
+    datasets = [{**d, "dbt_model": "stg_counted__installations"} if d["id"] == kru else d
+                for d in dbt_vars(DEFAULT_MANIFEST)["pv_datasets"]]
+    own = {"pv_datasets": datasets}
+    base = _changed_copy(built, tmp_path, "base", "select 1")
+    assert run_dbt(["build", "--full-refresh"], base, tmp_path / "base", vars=own, project=project).result.success
+    change = f"""
+        insert into raw_data.doi_pv_features select * replace ('kru-cv' as feature_uid, 'cv_polygons.geojson'
+            as source_file, timestamp '2025-01-01 00:00:00' as loaded_at)
+        from raw_data.doi_pv_features where feature_uid = 'kru-uk';
+        update raw_data.datasets set features_written = features_written + 1 where dataset_id = '{kru}'"""
+    built_own = DbtRun(None, base, 0)
+    incremental = _changed_copy(built_own, tmp_path, "incremental", change)
+    full = _changed_copy(built_own, tmp_path, "full", change)
+    run = run_dbt(["build", "--select", "stg_counted__installations+", CATALOG_TESTS], incremental,
+                  tmp_path / "incremental", vars={**own, "changed_datasets": [kru]}, project=project)
+    assert run.result.success, failed_nodes(run)
+    assert run_dbt(["build", "--full-refresh"], full, tmp_path / "full", vars=own, project=project).result.success
+    assert query(DbtRun(None, incremental, 0), "select distinct source_area_m2 from prepared.int_installations_unioned "
+                                               "where dataset_id = ?", [kru]) == [(3.0,)]
+    assert_same_tables(dbt_tables(incremental), dbt_tables(full))
 
 
 def test_a_dataset_whose_rows_left_leaves_the_incremental_models(built, tmp_path):

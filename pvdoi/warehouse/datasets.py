@@ -51,6 +51,9 @@ def load_datasets(con, reports: list[DatasetResult]) -> list[dict]:
     limit = settings.lake_memory_limit if in_lake(con) else settings.warehouse_memory_limit
     con.execute(f"SET memory_limit = '{limit}'")
     con.execute("SET threads = 1")
+    # the GeoParquet's ingested_at (an instant) into the table's TIMESTAMP as UTC, as loaded_at, on any machine: the
+    # parts' keys (PART_KEY) then match across machines and time zones
+    con.execute("SET TimeZone = 'UTC'")
     con.execute(NO_VACUUM)
     changed = [r for r in reports if _unchanged_rows(con, r) is None]
     if changed:
