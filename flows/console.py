@@ -67,8 +67,8 @@ class _Stderr(logging.StreamHandler):
 
 def _not_third_party_noise(record: logging.LogRecord) -> bool:
     """Hamilton's failure banner and its copy of the node's traceback, Prefect's two copies of a failed task's
-    exception ("Task run failed with exception", "Finished in state Failed") and of rejected flow parameters: the run's
-    own error lines say it all.
+    exception ("Task run failed with exception", "Finished in state Failed") and its three of rejected flow parameters
+    (two ERROR, and the engine's INFO "Finished in state Failed"): the run's own error lines say it all.
 
     GDAL's warnings neither: the summary counts them per dataset and the log file has them.
     """
@@ -76,8 +76,9 @@ def _not_third_party_noise(record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR
     if record.name == "prefect.task_runs" and record.levelno >= logging.ERROR:
         return not record.getMessage().startswith(("Task run failed with exception", "Finished in state Failed"))
-    if record.name in ("prefect.flows", "prefect.engine") and record.levelno >= logging.ERROR:  # rejected parameters
-        return not record.getMessage().startswith(("Parameter validation failed", "Validation of flow parameters"))
+    if record.name in ("prefect.flows", "prefect.engine"):  # rejected parameters
+        return not record.getMessage().startswith(("Parameter validation failed", "Validation of flow parameters",
+                                                   'Finished in state Failed("Validation of flow parameters'))
     return not (record.name.startswith("hamilton") and record.levelno >= logging.ERROR)
 
 

@@ -293,12 +293,14 @@ def test_every_row_of_the_live_display_fits_one_line_of_80_columns():
 
 
 def test_a_rejected_parameter_is_said_once_and_prefects_copies_stay_in_the_log(workdir):
-    """Prefect logs a rejected parameter twice at ERROR, with pydantic's raw list; the terminal shows the run's one
-    error line, the log file keeps Prefect's."""
+    """Prefect logs a rejected parameter twice at ERROR, with pydantic's raw list, and its engine's INFO line ends the
+    run with it again; the terminal shows the run's one error line, the log file keeps Prefect's."""
     out = _pvdoi(workdir, "run", "not_a_dataset", *_data(workdir))
     assert out.returncode == 1
-    assert not [line for line in out.stderr.splitlines() if "ERROR" in line], out.stderr  # (its INFO line stays)
+    assert not [line for line in out.stderr.splitlines() if "ERROR" in line], out.stderr
     assert "Parameter validation failed" not in out.stderr
+    assert [line for line in out.stderr.splitlines() if "Input should be" in line] == [
+        line for line in out.stderr.splitlines() if line.startswith("error:")], out.stderr
     [log] = (workdir / "data" / "logs").glob("*-run.log")
     assert "Parameter validation failed" in log.read_text()
 
